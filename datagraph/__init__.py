@@ -1,0 +1,30 @@
+"""datagraph: a data engine that turns social-media hashtags into WordNet/LVIS training labels.
+
+Public API (more is added as the pipeline stages land)::
+
+    import datagraph as dg
+    wn = dg.WordNet.load()                      # WordNet 3.0 nouns, no NLTK at run time
+    lvis = dg.load_taxonomy("lvis", path="lvis_v1_val.json")
+    for batch in dg.read_posts("posts.jsonl.gz"): ...
+"""
+
+from datagraph.errors import ConfigError, DatagraphError, InputDataError, TaxonomyError
+from datagraph.readers import PostBatch, read_posts
+from datagraph.taxonomy import Taxonomy, TaxonomyClass, load_taxonomy
+from datagraph.wordnet import Synset, WordNet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DatagraphError",
+    "InputDataError",
+    "PostBatch",
+    "Synset",
+    "Taxonomy",
+    "TaxonomyClass",
+    "TaxonomyError",
+    "WordNet",
+    "load_taxonomy",
+    "read_posts",
+]

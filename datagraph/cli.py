@@ -1,0 +1,261 @@
+"""The ``datagraph`` command: taxonomy snapshot, sample data, summaries (more as pipelines land).
+
+Every command has --help. A problem the user can fix (bad path, unknown taxonomy, garbled file)
+prints one line, ``error: ...``, and exits with code 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from datagraph import __version__
+from datagraph.errors import DatagraphError
+from datagraph.resources import sample_data_dir, wordnet_snapshot_dir
+
+app = typer.Typer(
+    help="datagraph: hashtags -> WordNet/LVIS labels -> sharded training sets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+taxonomy_app = typer.Typer(
+    help="Build and inspect the WordNet snapshot and taxonomies.", no_args_is_help=True
+)
+sample_app = typer.Typer(help="Generate synthetic sample posts.", no_args_is_help=True)
+app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(sample_app, name="sample")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"datagraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """datagraph command line."""
+
+
+def _spinner(text: str) -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=err_console, transient=True
+    )
+
+
+# --- taxonomy -----------------------------------------------------------------------------
+@taxonomy_app.command("build")
+def taxonomy_build(
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: taxonomy/wordnet30).")
+    ] = None,
+    wordnet_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="WordNet 3.0 dict/ directory (default: NLTK data, else /usr/share/wordnet)."
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(help="Build into a temporary directory and compare with the snapshot in use."),
+    ] = False,
+) -> None:
+    """Compile WordNet 3.0 nouns into the Parquet snapshot the library reads."""
+    from datagraph.wordnet_build import build_snapshot
+
+    if check:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            _spinner("building WordNet snapshot") as progress,
+        ):
+            progress.add_task("build")
+            header = build_snapshot(Path(tmp), wordnet_dir)
+        committed = json.loads((wordnet_snapshot_dir() / "snapshot.json").read_text())
+        same = header["files"] == committed["files"]
+        console.print(
+            f"rebuilt snapshot: {header['counts']['synsets']:,} synsets; "
+            f"{'identical to' if same else 'DIFFERENT from'} {wordnet_snapshot_dir()}"
+        )
+        raise typer.Exit(0 if same else 1)
+    target = out or wordnet_snapshot_dir()
+    with _spinner("building WordNet snapshot") as progress:
+        progress.add_task("build")
+        header = build_snapshot(target, wordnet_dir)
+    counts = header["counts"]
+    console.print(
+        f"wrote {target}: {counts['synsets']:,} noun synsets, {counts['lemmas']:,} lemmas, "
+        f"{counts['lemma_senses']:,} lemma senses, {counts['exceptions']:,} noun exceptions"
+    )
+
+
+@taxonomy_app.command("info")
+def taxonomy_info(
+    name: Annotated[
+        str, typer.Argument(help="wordnet | visual | lvis | imagenet1k | synsets")
+    ] = "visual",
+    path: Annotated[
+        Path | None, typer.Option(help="Taxonomy file (LVIS JSON, wnid list, synset list).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    show: Annotated[int, typer.Option(help="How many classes to list.")] = 10,
+) -> None:
+    """Load a taxonomy and report its classes, and any that do not resolve in WordNet."""
+    from datagraph.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(name, path)
+    info = taxonomy.summary()
+    if as_json:
+        info["first_classes"] = [c.__dict__ for c in taxonomy.classes[:show]]
+        console.print_json(json.dumps(info, default=list))
+        return
+    _print_taxonomy(taxonomy, show)
+
+
+def _print_taxonomy(taxonomy, show: int) -> None:
+    info = taxonomy.summary()
+    console.print(
+        f"[bold]{info['name']}[/bold] ({info['source'] or 'WordNet 3.0 snapshot'}): "
+        f"{info['classes']:,} classes, {info['unresolved']} unresolved, "
+        f"fingerprint {info['fingerprint'][:12]}"
+    )
+    for unresolved in taxonomy.unresolved[:show]:
+        console.print(f"  unresolved: {unresolved.name} ({unresolved.given}): {unresolved.reason}")
+    table = Table("index", "class_id", "name", "synset", "wnid")
+    for index, cls in enumerate(taxonomy.classes[:show]):
+        table.add_row(str(index), str(cls.class_id), cls.name, cls.synset_id, cls.wnid or "-")
+    if show:
+        console.print(table)
+
+
+# --- sample data --------------------------------------------------------------------------
+@sample_app.command("generate")
+def sample_generate(
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sample_data"),
+    posts: Annotated[int, typer.Option(min=1, help="Number of posts.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write synthetic posts (JSONL + Parquet) and a small LVIS-format categories file."""
+    from datagraph.synthetic import write_sample
+
+    with _spinner(f"generating {posts:,} posts") as progress:
+        progress.add_task("generate")
+        paths = write_sample(out, posts, seed)
+    for kind, path in paths.items():
+        console.print(f"wrote {kind}: {path}")
+
+
+# --- summaries ----------------------------------------------------------------------------
+@app.command("summarize")
+def summarize(
+    inputs: Annotated[list[str] | None, typer.Argument(help="Post files or glob patterns.")] = None,
+    top: Annotated[int, typer.Option(help="How many frequent tags to list.")] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Count what is in post files: rows, dead letters, duplicates, users, hashtags."""
+    from datagraph.summary import summarize_posts
+
+    patterns = inputs or [str(sample_data_dir() / "posts.jsonl")]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("reading posts"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("read", total=None)
+        result = summarize_posts(patterns, top=top, progress=lambda n: progress.advance(task, n))
+    if as_json:
+        console.print_json(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    table = Table("count", "value", title=f"posts in {', '.join(result.files)}")
+    for key in (
+        "rows_read",
+        "valid",
+        "dead_letters",
+        "distinct_post_ids",
+        "repeated_post_id_rows",
+        "repeated_media_rows",
+        "users",
+        "posts_with_hashtags_field",
+        "posts_with_caption",
+        "hashtag_occurrences",
+        "distinct_raw_tags",
+    ):
+        table.add_row(key, f"{getattr(result, key):,}")
+    console.print(table)
+    if result.dead_letters_by_field:
+        console.print(
+            "dead letters by field: "
+            + ", ".join(f"{k} {v}" for k, v in result.dead_letters_by_field.items())
+        )
+    console.print("languages: " + ", ".join(f"{k} {v:,}" for k, v in result.languages.items()))
+    console.print("top tags: " + ", ".join(f"{tag} {n:,}" for tag, n in result.top_tags))
+
+
+@app.command("demo")
+def demo() -> None:
+    """The main job until the pipelines land: check the WordNet snapshot, summarize the sample
+    posts and the taxonomies."""
+    from datagraph.summary import summarize_posts
+    from datagraph.taxonomy import load_taxonomy
+    from datagraph.wordnet import WordNet
+    from datagraph.wordnet_build import build_snapshot
+
+    committed = json.loads((wordnet_snapshot_dir() / "snapshot.json").read_text())
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _spinner("rebuilding WordNet snapshot") as p:
+            p.add_task("build")
+            header = build_snapshot(Path(tmp))
+        same = header["files"] == committed["files"]
+        console.print(
+            f"WordNet 3.0 snapshot rebuilt from source: {header['counts']['synsets']:,} noun "
+            f"synsets, {'byte-identical to' if same else 'DIFFERENT from'} the committed one"
+        )
+    except DatagraphError as exc:
+        console.print(f"WordNet source not installed ({exc}); using the committed snapshot")
+    wn = WordNet.load()
+    console.print(
+        f"snapshot {wordnet_snapshot_dir()}: {wn.wordnet_synset_count:,} WordNet noun synsets "
+        f"+ {len(wn) - wn.wordnet_synset_count} project extension(s)"
+    )
+    _print_summary(summarize_posts([str(sample_data_dir() / "posts.jsonl")]))
+    for name, path in (
+        ("visual", None),
+        ("lvis", sample_data_dir() / "lvis_sample_categories.json"),
+    ):
+        _print_taxonomy(load_taxonomy(name, path), show=5)
+
+
+def run() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except DatagraphError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,392 @@
+"""Read-only access to the compiled WordNet 3.0 noun snapshot (no NLTK at run time).
+
+The snapshot is three Parquet tables made by :mod:`datagraph.wordnet_build`. Loading reads them
+with Arrow and builds only the id index; the lemma index, hypernym children and Python lists of
+lemmas are built the first time something asks for them, so ``WordNet.load()`` stays well under a
+second (see benchmarks/taxonomy_load.py).
+
+>>> wn = WordNet.load()
+>>> wn.synset("dog.n.01").wnid
+'n02084071'
+>>> wn.synsets_for_lemma("dog")[:2]
+['dog.n.01', 'frump.n.01']
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagraph.errors import TaxonomyError
+from datagraph.resources import taxonomy_dir, wordnet_snapshot_dir
+from datagraph.wordnet_build import LEMMAS_SCHEMA, SNAPSHOT_FORMAT_VERSION, SYNSETS_SCHEMA
+
+PHYSICAL_ENTITY = "physical_entity.n.01"
+
+
+@dataclass(frozen=True)
+class Synset:
+    """One WordNet noun synset as stored in the snapshot."""
+
+    synset_id: str
+    offset: int | None  # None for project extensions (not in WordNet 3.0)
+    wnid: str | None
+    lexname: str
+    definition: str
+    lemmas: tuple[str, ...]
+    lemma_counts: tuple[int, ...]
+    hypernyms: tuple[str, ...]
+    instance_hypernyms: tuple[str, ...]
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """Class and instance hypernyms together (Paris -> national_capital)."""
+        return self.hypernyms + self.instance_hypernyms
+
+    @property
+    def tagged_count(self) -> int:
+        """Sum of the SemCor tagged counts of this synset's lemmas (a sense-frequency signal)."""
+        return sum(self.lemma_counts)
+
+
+class WordNet:
+    """The WordNet 3.0 noun hierarchy: synsets, lemma index, hypernyms, noun exceptions."""
+
+    def __init__(
+        self,
+        synsets: pa.Table,
+        lemmas: pa.Table,
+        exceptions: pa.Table,
+        header: dict,
+        extensions: list[dict] | None = None,
+    ):
+        self.header = header
+        self.wordnet_synset_count = synsets.num_rows
+        if extensions:
+            synsets, lemmas = _with_extensions(synsets, lemmas, extensions)
+        self._synsets = synsets
+        self._lemmas = lemmas
+        self._exceptions = exceptions
+        ids = synsets.column("synset_id").to_pylist()
+        self._ids: list[str] = ids
+        self._row: dict[str, int] = {synset_id: i for i, synset_id in enumerate(ids)}
+
+    @classmethod
+    def load(
+        cls, path: Path | str | None = None, extensions: Path | str | bool | None = True
+    ) -> WordNet:
+        """Load a snapshot directory (default: the project's taxonomy/wordnet30/), cached.
+
+        ``extensions`` adds project-owned synsets that taxonomies name but WordNet 3.0 lacks
+        (taxonomy/synset_extensions.json by default; False for pure WordNet).
+        """
+        if extensions is True:
+            extensions = synset_extensions_path()
+        return _load_cached(
+            str(Path(path) if path else wordnet_snapshot_dir()),
+            str(extensions) if extensions else None,
+        )
+
+    # --- synsets -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, synset_id: object) -> bool:
+        return synset_id in self._row
+
+    @property
+    def synset_ids(self) -> list[str]:
+        """All noun synset ids: WordNet's in offset order, then project extensions."""
+        return list(self._ids)
+
+    @property
+    def wordnet_synset_ids(self) -> list[str]:
+        """The 82,115 WordNet 3.0 noun synsets only, in offset order."""
+        return self._ids[: self.wordnet_synset_count]
+
+    def is_extension(self, synset_id: str) -> bool:
+        """True for synsets the project added (taxonomy/synset_extensions.json)."""
+        return self._require(synset_id) >= self.wordnet_synset_count
+
+    @property
+    def table(self) -> pa.Table:
+        """The synsets table itself (for vectorized work)."""
+        return self._synsets
+
+    def synset(self, synset_id: str) -> Synset:
+        """The synset with this id; raises TaxonomyError naming the id when it does not exist."""
+        row = self._row.get(synset_id)
+        if row is None:
+            raise TaxonomyError(f"unknown WordNet 3.0 noun synset {synset_id!r}")
+        offset = self._offsets[row]
+        return Synset(
+            synset_id=synset_id,
+            offset=offset,
+            wnid=None if offset is None else f"n{offset:08d}",
+            lexname=self._lexnames[row],
+            definition=self._definitions[row],
+            lemmas=tuple(self._lemma_names[row]),
+            lemma_counts=tuple(self._lemma_counts[row]),
+            hypernyms=tuple(self._hypernyms[row]),
+            instance_hypernyms=tuple(self._instance_hypernyms[row]),
+        )
+
+    def by_wnid(self, wnid: str) -> str | None:
+        """Synset id for an ImageNet-style wnid (n02084071 -> dog.n.01), or None."""
+        if len(wnid) != 9 or wnid[0] != "n" or not wnid[1:].isdigit():
+            return None
+        return self._by_offset.get(int(wnid[1:]))
+
+    def by_offset(self, offset: int) -> str | None:
+        """Synset id for a noun offset, or None."""
+        return self._by_offset.get(offset)
+
+    # --- lemmas and morphology -----------------------------------------------------------
+    def synsets_for_lemma(self, lemma: str) -> list[str]:
+        """Noun synsets of a lemma in WordNet's sense order; lemma is matched lower-cased with
+        spaces as underscores ("golden retriever" finds golden_retriever.n.01)."""
+        return [sense[0] for sense in self.lemma_senses(lemma)]
+
+    def lemma_senses(self, lemma: str) -> list[tuple[str, int, int]]:
+        """(synset_id, sense_number, tagged_count) for each noun sense of a lemma."""
+        return self._lemma_index.get(lemma.strip().lower().replace(" ", "_"), [])
+
+    def has_lemma(self, lemma: str) -> bool:
+        return lemma.strip().lower().replace(" ", "_") in self._lemma_index
+
+    @property
+    def lemma_names(self) -> list[str]:
+        """All noun lemmas (lower case, underscores), sorted."""
+        return sorted(self._lemma_index)
+
+    @cached_property
+    def noun_exceptions(self) -> dict[str, list[str]]:
+        """WordNet's noun.exc: irregular inflected form -> base forms (geese -> [goose])."""
+        table: dict[str, list[str]] = {}
+        inflected = self._exceptions.column("inflected").to_pylist()
+        for form, base in zip(inflected, self._exceptions.column("base").to_pylist(), strict=True):
+            table.setdefault(form, []).append(base)
+        return table
+
+    # --- hierarchy -----------------------------------------------------------------------
+    def parents(self, synset_id: str) -> list[str]:
+        """Class and instance hypernyms of a synset."""
+        row = self._require(synset_id)
+        return self._hypernyms[row] + self._instance_hypernyms[row]
+
+    def children(self, synset_id: str) -> list[str]:
+        """Direct hyponyms and instances of a synset."""
+        self._require(synset_id)
+        return self._children.get(synset_id, [])
+
+    def ancestors(self, synset_id: str) -> set[str]:
+        """Every synset reachable upwards through (instance) hypernyms, excluding itself."""
+        return self._walk([synset_id], self.parents)
+
+    def descendants(self, synset_id: str) -> set[str]:
+        """Every synset reachable downwards through hyponyms and instances, excluding itself."""
+        return self._walk([synset_id], self.children)
+
+    def depth(self, synset_id: str) -> int:
+        """Length of the shortest hypernym path from entity.n.01 (entity has depth 0)."""
+        return self._depths[self._require(synset_id)]
+
+    def is_visual(self, synset_id: str) -> bool:
+        """True for descendants of physical_entity.n.01 (things one can see in a picture)."""
+        return synset_id in self._visual
+
+    @property
+    def visual_synsets(self) -> frozenset[str]:
+        """All descendants of physical_entity.n.01 (including itself)."""
+        return self._visual
+
+    # --- internals -----------------------------------------------------------------------
+    def _require(self, synset_id: str) -> int:
+        row = self._row.get(synset_id)
+        if row is None:
+            raise TaxonomyError(f"unknown WordNet 3.0 noun synset {synset_id!r}")
+        return row
+
+    def _walk(self, start: Iterable[str], step) -> set[str]:
+        seen: set[str] = set()
+        queue = deque(start)
+        while queue:
+            for nxt in step(queue.popleft()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return seen.difference(start)
+
+    def _column(self, name: str) -> list:
+        return self._synsets.column(name).to_pylist()
+
+    @cached_property
+    def _offsets(self) -> list[int]:
+        return self._column("offset")
+
+    @cached_property
+    def _by_offset(self) -> dict[int, str]:
+        return {o: s for o, s in zip(self._offsets, self._ids, strict=True) if o is not None}
+
+    @cached_property
+    def _lexnames(self) -> list[str]:
+        return self._column("lexname")
+
+    @cached_property
+    def _definitions(self) -> list[str]:
+        return self._column("definition")
+
+    @cached_property
+    def _lemma_names(self) -> list[list[str]]:
+        return self._column("lemmas")
+
+    @cached_property
+    def _lemma_counts(self) -> list[list[int]]:
+        return self._column("lemma_counts")
+
+    @cached_property
+    def _hypernyms(self) -> list[list[str]]:
+        return self._column("hypernyms")
+
+    @cached_property
+    def _instance_hypernyms(self) -> list[list[str]]:
+        return self._column("instance_hypernyms")
+
+    @cached_property
+    def _children(self) -> dict[str, list[str]]:
+        children: dict[str, list[str]] = {}
+        for synset_id, hyper, inst in zip(
+            self._ids, self._hypernyms, self._instance_hypernyms, strict=True
+        ):
+            for parent in hyper + inst:
+                children.setdefault(parent, []).append(synset_id)
+        return children
+
+    @cached_property
+    def _depths(self) -> list[int]:
+        depth = {"entity.n.01": 0}
+        queue = deque(["entity.n.01"])
+        while queue:
+            node = queue.popleft()
+            for child in self._children.get(node, []):
+                if child not in depth:
+                    depth[child] = depth[node] + 1
+                    queue.append(child)
+        return [depth.get(synset_id, 0) for synset_id in self._ids]
+
+    @cached_property
+    def _visual(self) -> frozenset[str]:
+        return frozenset(self.descendants(PHYSICAL_ENTITY) | {PHYSICAL_ENTITY})
+
+    @cached_property
+    def _lemma_index(self) -> dict[str, list[tuple[str, int, int]]]:
+        index: dict[str, list[tuple[str, int, int]]] = {}
+        columns = [self._lemmas.column(n).to_pylist() for n in self._lemmas.column_names]
+        for lemma, sense_number, synset_id, count in zip(*columns, strict=True):
+            index.setdefault(lemma, []).append((synset_id, sense_number, count))
+        return index
+
+
+def synset_extensions_path() -> Path:
+    """The project's extension synsets file (taxonomy/synset_extensions.json)."""
+    return taxonomy_dir() / "synset_extensions.json"
+
+
+def _read_extensions(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TaxonomyError(f"{path}: cannot read synset extensions ({exc})") from None
+    entries = data.get("synsets") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise TaxonomyError(f'{path}: expected an object with a "synsets" list')
+    required = ("synset_id", "lemmas", "definition", "hypernyms", "lexname", "source")
+    for position, entry in enumerate(entries):
+        missing = [key for key in required if key not in entry]
+        if missing:
+            raise TaxonomyError(f"{path}: synsets[{position}] lacks {', '.join(missing)}")
+    return entries
+
+
+def _with_extensions(
+    synsets: pa.Table, lemmas: pa.Table, extensions: list[dict]
+) -> tuple[pa.Table, pa.Table]:
+    """Append extension synsets (no offset/wnid) and their lemma senses to the snapshot."""
+    known = set(synsets.column("synset_id").to_pylist())
+    for entry in extensions:
+        if entry["synset_id"] in known:
+            raise TaxonomyError(f"synset extension {entry['synset_id']} is already in WordNet")
+        unknown = [h for h in entry["hypernyms"] if h not in known]
+        if unknown:
+            raise TaxonomyError(
+                f"synset extension {entry['synset_id']}: unknown hypernyms {unknown}"
+            )
+    extra = pa.Table.from_pylist(
+        [
+            {
+                "synset_id": e["synset_id"],
+                "offset": None,
+                "wnid": None,
+                "lexname": e["lexname"],
+                "definition": e["definition"],
+                "lemmas": e["lemmas"],
+                "lemma_counts": [0] * len(e["lemmas"]),
+                "hypernyms": e["hypernyms"],
+                "instance_hypernyms": [],
+            }
+            for e in extensions
+        ],
+        schema=SYNSETS_SCHEMA,
+    )
+    senses: dict[str, int] = {}
+    for lemma in lemmas.column("lemma").to_pylist():
+        senses[lemma] = senses.get(lemma, 0) + 1
+    rows = []
+    for entry in extensions:
+        for name in entry["lemmas"]:
+            key = name.lower()
+            senses[key] = senses.get(key, 0) + 1
+            rows.append((key, senses[key], entry["synset_id"], 0))
+    extra_lemmas = pa.Table.from_pylist(
+        [dict(zip(LEMMAS_SCHEMA.names, row, strict=True)) for row in rows], schema=LEMMAS_SCHEMA
+    )
+    return pa.concat_tables([synsets, extra]), pa.concat_tables([lemmas, extra_lemmas])
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, extensions: str | None) -> WordNet:
+    directory = Path(path)
+    header_path = directory / "snapshot.json"
+    if not header_path.is_file():
+        raise TaxonomyError(
+            f"WordNet snapshot not found at {directory}: run `datagraph taxonomy build` "
+            "(needs WordNet 3.0 from NLTK data or Debian's wordnet-base + wordnet-sense-index)."
+        )
+    try:
+        header = json.loads(header_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError(
+            f"{header_path}: not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
+    version = header.get("format_version")
+    if version != SNAPSHOT_FORMAT_VERSION:
+        raise TaxonomyError(
+            f"{header_path}: snapshot format version {version!r}, this datagraph reads version "
+            f"{SNAPSHOT_FORMAT_VERSION}; rebuild it with `datagraph taxonomy build`."
+        )
+    try:
+        tables = [
+            pq.read_table(directory / name)
+            for name in ("synsets.parquet", "lemmas.parquet", "exceptions.parquet")
+        ]
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TaxonomyError(f"WordNet snapshot at {directory} is unreadable: {exc}") from None
+    entries = _read_extensions(Path(extensions)) if extensions else None
+    return WordNet(*tables, header=header, extensions=entries)

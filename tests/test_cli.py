@@ -1,0 +1,65 @@
+"""The datagraph command: help, real output, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "datagraph.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_commands():
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in ("taxonomy", "sample", "summarize", "demo"):
+        assert command in result.stdout
+
+
+def test_taxonomy_info_json_for_lvis(sample_dir):
+    result = _run(
+        "taxonomy",
+        "info",
+        "lvis",
+        "--path",
+        str(sample_dir / "lvis_sample_categories.json"),
+        "--json",
+        "--show",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["classes"] == 63 and info["unresolved"] == 0
+    assert [c["name"] for c in info["first_classes"]] == ["airplane", "apple"]
+
+
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path):
+    result = _run("taxonomy", "info", "lvis1k")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown taxonomy 'lvis1k'; "
+        "choose one of: wordnet, visual, lvis, imagenet1k, synsets"
+    ]
+    garbled = tmp_path / "lvis.json"
+    garbled.write_text('{"categories": [}')
+    result = _run("taxonomy", "info", "lvis", "--path", str(garbled))
+    assert result.returncode == 2
+    assert f"error: {garbled}:1:17: not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = _run("summarize", str(tmp_path / "*.parquet"))
+    assert result.returncode == 2 and "no input files match" in result.stderr
+    result = _run("sample", "generate", "--posts", "0")
+    assert result.returncode == 2
+
+
+def test_sample_generate_then_summarize(tmp_path):
+    result = _run("sample", "generate", "--out", str(tmp_path), "--posts", "300", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "posts.parquet").is_file()
+    result = _run("summarize", str(tmp_path / "posts.jsonl"), "--json")
+    summary = json.loads(result.stdout)
+    assert summary["rows_read"] == 300 + 1 and summary["dead_letters"] == 1
