@@ -3,13 +3,17 @@
 Public API (more is added as the pipeline stages land)::
 
     import datagraph as dg
+    dg.extract_hashtags("walk #GoldenRetriever!")   # ['#GoldenRetriever']
+    dg.segment("nationalsiblingday")               # ['national', 'sibling', 'day']
     wn = dg.WordNet.load()                      # WordNet 3.0 nouns, no NLTK at run time
     lvis = dg.load_taxonomy("lvis", path="lvis_v1_val.json")
     for batch in dg.read_posts("posts.jsonl.gz"): ...
 """
 
 from datagraph.errors import ConfigError, DatagraphError, InputDataError, TaxonomyError
+from datagraph.extract import extract_hashtags
 from datagraph.readers import PostBatch, read_posts
+from datagraph.segment import Segmenter, segment
 from datagraph.taxonomy import Taxonomy, TaxonomyClass, load_taxonomy
 from datagraph.wordnet import Synset, WordNet
 
@@ -20,11 +24,14 @@ __all__ = [
     "DatagraphError",
     "InputDataError",
     "PostBatch",
+    "Segmenter",
     "Synset",
     "Taxonomy",
     "TaxonomyClass",
     "TaxonomyError",
     "WordNet",
+    "extract_hashtags",
     "load_taxonomy",
     "read_posts",
+    "segment",
 ]
