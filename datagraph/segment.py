@@ -68,8 +68,9 @@ class Segmenter:
     """A word model plus scoring weights; ``segment(tag)`` splits one tag.
 
     ``extra_words`` maps words to counts (or use ``add_word``) for a user's own vocabulary:
-    brand names, local places, words of a domain. ``overrides`` maps whole tags (lower case,
-    letters and digits only) to a fixed segmentation, for the cases a model will never get.
+    brand names, local places, words of a domain. ``overrides`` maps a run of letters and digits
+    (lower case; a tag without separators is one run) to a fixed segmentation, for the cases a
+    model will never get.
     """
 
     def __init__(
