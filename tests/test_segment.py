@@ -26,6 +26,10 @@ from datagraph.segment import Segmenter, default_segmenter, segment
         ("beachweek2009", ["beach", "week", "2009"]),
         ("sunglasses", ["sunglasses"]),
         ("instagood", ["instagood"]),
+        ("anchorman", ["anchorman"]),
+        ("wdehd", ["wdehd"]),
+        ("mp3", ["mp3"]),
+        ("e3expo", ["e3", "expo"]),
         ("dog", ["dog"]),
     ],
 )
