@@ -38,6 +38,7 @@ from datagraph.resources import taxonomy_dir
 
 TOTAL_WORDS = 1_024_908_267_229  # token count behind wordsegment's unigram file
 SOCIAL_WORD_COUNT = 10_000_000
+PREFIX_LENGTH = 4  # the prefix index maps each 4-letter word start to its longest known word
 
 
 @dataclass(frozen=True)
@@ -84,19 +85,22 @@ class Segmenter:
         package = resources.files("wordsegment")
         unigrams = _read_counts(package.joinpath("unigrams.txt").read_text())
         bigrams = _read_counts(package.joinpath("bigrams.txt").read_text())
-        self._unigram: dict[str, float] = {}
-        for word, count in unigrams.items():
-            self._unigram[word] = math.log10(count / TOTAL_WORDS)
-        for word in _social_words():
-            self.add_word(word, SOCIAL_WORD_COUNT)
-        for word, count in (extra_words or {}).items():
-            self.add_word(word, count)
         # second word -> {first word: log10 P(second | first)}: no string building per lookup
         self._bigram: dict[str, dict[str, float]] = {}
         for pair, count in bigrams.items():
             first, _, second = pair.partition(" ")
             if first in unigrams:
                 self._bigram.setdefault(second, {})[first] = math.log10(count / unigrams[first])
+        self._unigram: dict[str, float] = {}
+        # word -> (backoff + log10 P(word), its bigram firsts or None, their best log10 P(word | v))
+        self._lexicon: dict[str, tuple[float, dict[str, float] | None, float]] = {}
+        self._longest_by_prefix: dict[str, int] = {}
+        for word, count in unigrams.items():
+            self._set_word(word, math.log10(count / TOTAL_WORDS))
+        for word in _social_words():
+            self.add_word(word, SOCIAL_WORD_COUNT)
+        for word, count in (extra_words or {}).items():
+            self.add_word(word, count)
         self.overrides = {k.lower(): list(v) for k, v in (overrides or {}).items()}
 
     def add_word(self, word: str, count: int = SOCIAL_WORD_COUNT) -> None:
@@ -104,7 +108,19 @@ class Segmenter:
         word = word.lower()
         score = math.log10(count / TOTAL_WORDS)
         if score > self._unigram.get(word, -math.inf):
-            self._unigram[word] = score
+            self._set_word(word, score)
+
+    def _set_word(self, word: str, logp: float) -> None:
+        self._unigram[word] = logp
+        firsts = self._bigram.get(word)
+        best = max(firsts.values()) if firsts else -math.inf
+        self._lexicon[word] = (self.weights.backoff + logp, firsts, best)
+        # the prefix index bounds the search: see _viterbi
+        length = len(word)
+        if PREFIX_LENGTH <= length <= self.weights.max_word_length:
+            key = word[:PREFIX_LENGTH]
+            if length > self._longest_by_prefix.get(key, 0):
+                self._longest_by_prefix[key] = length
 
     def knows(self, word: str) -> bool:
         return word in self._unigram
@@ -127,67 +143,74 @@ class Segmenter:
 
     def _viterbi(self, text: str, cut: list[float], base: float) -> list[str]:
         w = self.weights
-        unigram, bigram = self._unigram, self._bigram
-        backoff, penalty, max_unknown = w.backoff, w.word_penalty, w.max_unknown_length
+        lexicon = self._lexicon
+        cut = [c + w.word_penalty for c in cut]  # every word, known or not, pays the penalty
         unknown_cost = _unknown_costs(w)
+        max_unknown = len(unknown_cost) - 1
+        longest = self._longest_by_prefix
         n = len(text)
-        # best[j]: last known word -> (score, its start, previous word); unknown spans ending at
-        # j keep only the best one, in unknown_best[j] = (score, start, previous word).
-        best: list[dict[str, tuple[float, int, str]]] = [{} for _ in range(n + 1)]
-        unknown_best: list[tuple[float, int, str] | None] = [None] * (n + 1)
-        best[0]["<s>"] = (base, -1, "")
+        # states[j]: paths ending at j, one per last word, as (score, word, start, previous word).
+        # A known word ending at j has a single start, so it appears at most once; unknown spans
+        # ending at j keep only the best: unknown_score[j], unknown_from[j] = (start, previous).
+        states: list[list[tuple[float, str, int, str]]] = [[] for _ in range(n + 1)]
+        unknown_score = [-math.inf] * (n + 1)
+        unknown_from: list[tuple[int, str]] = [(0, "")] * (n + 1)
+        states[0].append((base, "<s>", -1, ""))
         for i in range(n):
-            states = best[i]
-            if unknown_best[i] is not None:
-                states["<unk>"] = unknown_best[i]
-            if not states:
+            here = states[i]
+            if unknown_score[i] > -math.inf:
+                here.append((unknown_score[i], "<unk>", *unknown_from[i]))
+            if not here:
                 continue
             # Best first: a state can only beat the backoff path if its score exceeds
             # top + backoff + log P(word), because log P(word | prev) <= 0.
-            ordered = sorted(((state[0], word) for word, state in states.items()), reverse=True)
-            top, top_word = ordered[0]
-            for j in range(i + 1, min(n, i + w.max_word_length) + 1):
+            here.sort(reverse=True)
+            top, top_word = here[0][0], here[0][1]
+            rest = n - i
+            # No known word starting at i is longer than `known` letters (prefix index).
+            known = min(rest, max(PREFIX_LENGTH - 1, longest.get(text[i : i + PREFIX_LENGTH], 0)))
+            for j in range(i + 1, i + known + 1):
                 word = text[i:j]
-                logp = unigram.get(word)
-                if logp is None:
+                entry = lexicon.get(word)
+                if entry is None:
                     if j - i <= max_unknown:
                         score = top + unknown_cost[j - i] + cut[j]
-                        old = unknown_best[j]
-                        if old is None or score > old[0]:
-                            unknown_best[j] = (score, i, top_word)
+                        if score > unknown_score[j]:
+                            unknown_score[j] = score
+                            unknown_from[j] = (i, top_word)
                     continue
-                score, previous = top + backoff + logp, top_word
-                firsts = bigram.get(word)
+                unigram_score, firsts, best_bigram = entry
+                score, previous = top + unigram_score, top_word
                 if firsts:
-                    for prev_score, prev_word in ordered:
-                        if prev_score <= score:
+                    for state in here:
+                        if state[0] + best_bigram <= score:
                             break
-                        logb = firsts.get(prev_word)
-                        if logb is not None and prev_score + logb > score:
-                            score, previous = prev_score + logb, prev_word
-                score += cut[j] + penalty
-                ending = best[j]
-                old = ending.get(word)
-                if old is None or score > old[0]:
-                    ending[word] = (score, i, previous)
-        if unknown_best[n] is not None:
-            best[n]["<unk>"] = unknown_best[n]
-        final = best[n]
-        key = max(final, key=lambda k: final[k][0])
-        words = []
-        j = n
-        while j > 0:
-            _, i, previous = best[j][key]
+                        logb = firsts.get(state[1])
+                        if logb is not None and state[0] + logb > score:
+                            score, previous = state[0] + logb, state[1]
+                states[j].append((score + cut[j], word, i, previous))
+            # Longer spans are unknown words: no lookups needed.
+            for j in range(i + known + 1, i + min(rest, max_unknown) + 1):
+                score = top + unknown_cost[j - i] + cut[j]
+                if score > unknown_score[j]:
+                    unknown_score[j] = score
+                    unknown_from[j] = (i, top_word)
+        if unknown_score[n] > -math.inf:
+            states[n].append((unknown_score[n], "<unk>", *unknown_from[n]))
+        _, word, i, previous = max(states[n])
+        words = [text[i:]]
+        while i > 0:
+            j = i
+            _, word, i, previous = next(s for s in states[j] if s[1] == previous)
             words.append(text[i:j])
-            j, key = i, previous
         return words[::-1]
 
 
 @lru_cache(maxsize=8)
 def _unknown_costs(w: SegmenterWeights) -> list[float]:
-    """Score of an unknown span of each length 0..max_unknown_length, word penalty included."""
+    """Score of an unknown span of each length 0..max_unknown_length (word penalty apart)."""
     return [
-        w.unknown_base - w.unknown_char * k - w.unknown_char2 * k * k + w.word_penalty
+        w.unknown_base - w.unknown_char * k - w.unknown_char2 * k * k
         for k in range(w.max_unknown_length + 1)
     ]
 
@@ -222,6 +245,8 @@ def _cut_scores(chunk: str, w: SegmenterWeights) -> tuple[list[float], float]:
     n = len(chunk)
     cut = [0.0] * (n + 1)
     base = 0.0
+    if chunk.isalpha() and (chunk.islower() or chunk.isupper()):
+        return cut, base  # no camelCase, no digits: no cues (most tags)
     camel = any(c.islower() for c in chunk) and any(
         chunk[k - 1].islower() and chunk[k].isupper() for k in range(1, n)
     )

@@ -64,6 +64,14 @@ def test_user_words_and_overrides():
     assert segmenter.segment("PenIsland") == ["pen", "island"]
 
 
+def test_words_added_later_are_found_even_when_longer_than_any_known_word_with_their_start():
+    segmenter = Segmenter()
+    word = "qxzvkorbaphantasmagoria"  # no known word starts with "qxzv"
+    assert segmenter.segment(word + "cat") != [word, "cat"]
+    segmenter.add_word(word, 10**9)
+    assert segmenter.segment(word + "cat") == [word, "cat"]
+
+
 def test_very_long_tag_is_linear_and_keeps_letters():
     tag = "dog" * 3000
     words = segment(tag)
