@@ -24,6 +24,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/taxonomy_load.py
+	$(BIN)/python benchmarks/segmentation.py
+	$(BIN)/python benchmarks/normalization.py
 
 wordnet: setup
 	$(BIN)/datagraph taxonomy build

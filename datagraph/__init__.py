@@ -5,6 +5,8 @@ Public API (more is added as the pipeline stages land)::
     import datagraph as dg
     dg.extract_hashtags("walk #GoldenRetriever!")   # ['#GoldenRetriever']
     dg.segment("nationalsiblingday")               # ['national', 'sibling', 'day']
+    dg.normalize_hashtag("#GoldenRetrievers").canonical   # 'golden retriever'
+
     wn = dg.WordNet.load()                      # WordNet 3.0 nouns, no NLTK at run time
     lvis = dg.load_taxonomy("lvis", path="lvis_v1_val.json")
     for batch in dg.read_posts("posts.jsonl.gz"): ...
@@ -12,6 +14,7 @@ Public API (more is added as the pipeline stages land)::
 
 from datagraph.errors import ConfigError, DatagraphError, InputDataError, TaxonomyError
 from datagraph.extract import extract_hashtags
+from datagraph.normalize import NormalizedTag, Normalizer, normalize_hashtag
 from datagraph.readers import PostBatch, read_posts
 from datagraph.segment import Segmenter, segment
 from datagraph.taxonomy import Taxonomy, TaxonomyClass, load_taxonomy
@@ -23,6 +26,8 @@ __all__ = [
     "ConfigError",
     "DatagraphError",
     "InputDataError",
+    "NormalizedTag",
+    "Normalizer",
     "PostBatch",
     "Segmenter",
     "Synset",
@@ -32,6 +37,7 @@ __all__ = [
     "WordNet",
     "extract_hashtags",
     "load_taxonomy",
+    "normalize_hashtag",
     "read_posts",
     "segment",
 ]

@@ -211,7 +211,51 @@ def _print_summary(result) -> None:
             + ", ".join(f"{k} {v}" for k, v in result.dead_letters_by_field.items())
         )
     console.print("languages: " + ", ".join(f"{k} {v:,}" for k, v in result.languages.items()))
-    console.print("top tags: " + ", ".join(f"{tag} {n:,}" for tag, n in result.top_tags))
+    console.print("top tags: " + ", ".join(f"{tag} {n:,}" for tag, n in result.top_tags[:15]))
+
+
+def _print_normalization(raw_tags: list[str]) -> None:
+    from collections import Counter
+
+    from datagraph.normalize import Normalizer
+
+    results = Normalizer().normalize_many(raw_tags)
+    canonical = {r.canonical for r in results if r.usable}
+    reasons = Counter(r.stop_reason for r in results if r.is_stopword)
+    console.print(
+        f"normalized {len(results):,} distinct raw tags -> {len(canonical):,} canonical labels; "
+        "stopped: " + ", ".join(f"{k} {v:,}" for k, v in reasons.most_common())
+    )
+    merged = [r for r in results if r.usable and r.raw.lstrip("#").lower() != r.canonical]
+    for r in merged[:8]:
+        console.print(f"  {r.raw} -> {r.canonical}  ({' '.join(r.rules)})")
+
+
+# --- normalization ----------------------------------------------------------------------
+@app.command("normalize")
+def normalize(
+    tags: Annotated[list[str], typer.Argument(help="Hashtags, with or without '#'.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    transliterate: Annotated[bool, typer.Option(help="Fold Latin accents (café -> cafe).")] = False,
+    stoplist: Annotated[
+        list[Path] | None, typer.Option(help="Extra stoplist file(s): tag<TAB>reason lines.")
+    ] = None,
+) -> None:
+    """Canonicalize hashtags: segment, strip social affixes, singularize, stoplist."""
+    from dataclasses import asdict
+
+    from datagraph.normalize import Normalizer
+
+    normalizer = Normalizer(transliterate=transliterate, stoplist_paths=stoplist or ())
+    results = normalizer.normalize_many(tags)
+    if as_json:
+        for result in results:
+            print(json.dumps(asdict(result), ensure_ascii=False))
+        return
+    table = Table("raw", "canonical", "stop reason", "rules")
+    for r in results:
+        table.add_row(r.raw, r.canonical, r.stop_reason or "", " ".join(r.rules))
+    console.print(table)
 
 
 @app.command("demo")
@@ -240,7 +284,9 @@ def demo() -> None:
         f"snapshot {wordnet_snapshot_dir()}: {wn.wordnet_synset_count:,} WordNet noun synsets "
         f"+ {len(wn) - wn.wordnet_synset_count} project extension(s)"
     )
-    _print_summary(summarize_posts([str(sample_data_dir() / "posts.jsonl")]))
+    summary = summarize_posts([str(sample_data_dir() / "posts.jsonl")], top=10**9)
+    _print_summary(summary)
+    _print_normalization([tag for tag, _ in summary.top_tags])
     for name, path in (
         ("visual", None),
         ("lvis", sample_data_dir() / "lvis_sample_categories.json"),

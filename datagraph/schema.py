@@ -70,6 +70,18 @@ VOCABULARY_SCHEMA = pa.schema(
     ]
 )
 
+NORMALIZED_TAG_SCHEMA = pa.schema(
+    [
+        ("raw_tag", pa.string()),
+        ("canonical", pa.string()),
+        ("tokens", pa.list_(pa.string())),
+        ("is_stopword", pa.bool_()),
+        ("stop_reason", pa.string()),
+        ("rules", pa.list_(pa.string())),
+        ("script", pa.string()),
+    ]
+)
+
 CANDIDATE_TYPE = pa.struct([("synset_id", pa.string()), ("score", pa.float32())])
 MAPPING_SCHEMA = pa.schema(
     [

@@ -23,7 +23,8 @@ separators are hard cuts.
 
 Weights were tuned by coordinate search on STAN-large train only (benchmarks/segmentation.py
 reports every gold set). The output keeps every letter and digit of the input in order,
-lower-cased: ``"".join(segment(t)) == the input's letters and digits, lower-cased``.
+lower-cased, with the combining marks that follow them: ``"".join(segment(t))`` is the input's
+letters, digits and marks, lower-cased.
 """
 
 from __future__ import annotations
@@ -216,12 +217,18 @@ def _unknown_costs(w: SegmenterWeights) -> list[float]:
 
 
 def _chunks(tag: str) -> list[str]:
-    """Runs of letters/digits, split at separators; other scripts split from Latin ones."""
+    """Runs of letters/digits, split at separators; other scripts split from Latin ones.
+
+    A combining mark continues the run it follows: Devanagari's vowel signs and viramas, or a
+    Latin letter written with a separate accent, belong to their word.
+    """
     chunks: list[str] = []
     current: list[str] = []
     current_latin = True
     for ch in tag:
-        if ch.isalnum():
+        if current and not ch.isascii() and unicodedata.category(ch) in _MARKS:
+            current.append(ch)
+        elif ch.isalnum():
             latin = ch.isascii() or _latin(ch)
             if current and latin != current_latin:
                 chunks.append("".join(current))
@@ -234,6 +241,9 @@ def _chunks(tag: str) -> list[str]:
     if current:
         chunks.append("".join(current))
     return chunks
+
+
+_MARKS = frozenset({"Mn", "Mc"})
 
 
 def _latin(ch: str) -> bool:

@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_commands():
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("taxonomy", "sample", "summarize", "demo"):
+    for command in ("taxonomy", "sample", "summarize", "normalize", "demo"):
         assert command in result.stdout
 
 
@@ -63,3 +63,20 @@ def test_sample_generate_then_summarize(tmp_path):
     result = _run("summarize", str(tmp_path / "posts.jsonl"), "--json")
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == 300 + 1 and summary["dead_letters"] == 1
+
+
+def test_normalize_command_prints_json_lines():
+    result = _run("normalize", "#DogsOfInstagram", "like4like", "", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["canonical"] for r in rows] == ["dog", "like 4 like", ""]
+    assert [r["stop_reason"] for r in rows] == [None, "spam", "empty"]
+
+
+def test_normalize_command_reports_a_bad_stoplist_in_one_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("no tab here\n", encoding="utf-8")
+    result = _run("normalize", "dog", "--stoplist", str(bad))
+    assert result.returncode == 2
+    assert "bad.tsv:1" in result.stderr
+    assert "Traceback" not in result.stderr

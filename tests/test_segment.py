@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +42,10 @@ def test_real_hashtags(tag, words):
 def test_camel_case_is_a_cue():
     assert segment("SunBear") == ["sun", "bear"]
     assert segment("BrownBear") == segment("brownbear") == ["brown", "bear"]
+
+
+def test_combining_marks_stay_with_their_word():
+    assert segment("नमस्ते") == ["नमस्ते"]
 
 
 def test_other_scripts_pass_through_whole():
@@ -85,7 +91,12 @@ _TAG_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("C
 @given(_TAG_TEXT)
 def test_segment_keeps_every_letter_and_digit_in_order(tag):
     words = segment(tag)
-    assert "".join(words) == "".join(ch for ch in tag if ch.isalnum()).lower()
+    kept, run = [], False
+    for ch in tag:  # letters and digits, and the combining marks that follow them
+        run = ch.isalnum() or (run and unicodedata.category(ch) in ("Mn", "Mc"))
+        if run:
+            kept.append(ch)
+    assert "".join(words) == "".join(kept).lower()
     assert all(words)
 
 
