@@ -66,7 +66,7 @@ def test_user_words_and_overrides():
         extra_words={"sunbear": 10**9}, overrides={"penisland": ["pen", "island"]}
     )
     assert segmenter.segment("sunbearcub") == ["sunbear", "cub"]
-    assert default_segmenter().segment("sunbearcub") == ["sunbearcub"]
+    assert default_segmenter().segment("sunbearcub") == ["sun", "bear", "cub"]  # sun_bear.n.01
     assert segmenter.segment("PenIsland") == ["pen", "island"]
 
 
