@@ -90,10 +90,10 @@ MAPPING_SCHEMA = pa.schema(
         ("synset_id", pa.string()),
         ("candidates", pa.list_(CANDIDATE_TYPE)),
         ("confidence", pa.float32()),
+        ("match", pa.string()),  # how the synset was found: lemma, head_noun, alias, override
         ("class_id", pa.int64()),
         ("class_name", pa.string()),
-        ("lvis_id", pa.int64()),
-        ("imagenet_wnid", pa.string()),
+        ("class_synset_id", pa.string()),  # the taxonomy class's synset (itself or a hypernym)
         ("unmapped_reason", pa.string()),
     ]
 )
