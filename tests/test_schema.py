@@ -120,8 +120,10 @@ def test_table_schemas_have_the_design_columns():
         "synset_id",
         "candidates",
         "confidence",
-        "lvis_id",
-        "imagenet_wnid",
+        "match",
+        "class_id",
+        "class_name",
+        "class_synset_id",
         "unmapped_reason",
     } <= set(MAPPING_SCHEMA.names)
     assert {"post_id", "labels", "class_ids", "label_weights", "sample_weight", "shard"} <= set(
