@@ -14,6 +14,7 @@ Public API (more is added as the pipeline stages land)::
 
 from datagraph.errors import ConfigError, DatagraphError, InputDataError, TaxonomyError
 from datagraph.extract import extract_hashtags
+from datagraph.mapping import HashtagMapper, map_hashtags
 from datagraph.normalize import NormalizedTag, Normalizer, normalize_hashtag
 from datagraph.readers import PostBatch, read_posts
 from datagraph.segment import Segmenter, segment
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DatagraphError",
+    "HashtagMapper",
     "InputDataError",
     "NormalizedTag",
     "Normalizer",
@@ -37,6 +39,7 @@ __all__ = [
     "WordNet",
     "extract_hashtags",
     "load_taxonomy",
+    "map_hashtags",
     "normalize_hashtag",
     "read_posts",
     "segment",

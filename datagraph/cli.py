@@ -258,6 +258,46 @@ def normalize(
     console.print(table)
 
 
+# --- mapping ------------------------------------------------------------------------------
+@app.command("map")
+def map_tags(
+    tags: Annotated[list[str], typer.Argument(help="Hashtags, with or without '#'.")],
+    taxonomy: Annotated[
+        str, typer.Option(help="wordnet, visual, lvis, imagenet1k or synsets.")
+    ] = "visual",
+    taxonomy_path: Annotated[
+        Path | None, typer.Option("--path", help="Taxonomy file (lvis, imagenet1k, synsets).")
+    ] = None,
+    aliases: Annotated[
+        list[Path] | None, typer.Option(help="Extra alias file(s): tag<TAB>synset_id|NONE.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Map hashtags onto WordNet synsets and taxonomy classes, with confidence and reasons."""
+    from datagraph.mapping import HashtagMapper
+    from datagraph.taxonomy import load_taxonomy
+
+    mapper = HashtagMapper(load_taxonomy(taxonomy, taxonomy_path), alias_paths=aliases or ())
+    rows = mapper.map(tags).to_pylist()
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table("raw", "canonical", "synset", "conf", "class", "match / reason", "runner-up")
+    for r in rows:
+        runner_up = r["candidates"][1] if len(r["candidates"]) > 1 else None
+        table.add_row(
+            r["raw_tag"],
+            r["canonical"],
+            r["synset_id"] or "",
+            f"{r['confidence']:.2f}",
+            f"{r['class_name']} ({r['class_id']})" if r["class_id"] is not None else "",
+            r["unmapped_reason"] or r["match"] or "",
+            f"{runner_up['synset_id']} {runner_up['score']:.2f}" if runner_up else "",
+        )
+    console.print(table)
+
+
 @app.command("demo")
 def demo() -> None:
     """The main job until the pipelines land: check the WordNet snapshot, summarize the sample

@@ -15,7 +15,8 @@ The head is the last word. In order:
    more often in WordNet's sense-tagged corpus: "eyes" -> "eye" (4 vs 277 tagged uses), but
    "gas" (not "ga"), "species", "news", "woods" (43 vs 24) stay; a word WordNet does not know
    stays, unless the caller's ``known_word`` says its singular is a word ("selfies" -> "selfie").
-A word that is not plural-shaped ("bus", "grass", "cactus", "analysis") stays.
+A word that is not plural-shaped, or ends in -ss/-us/-is and is a WordNet noun ("bus", "grass",
+"cactus", "analysis"), stays; "broccolis" and "tofus" do not.
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ class Singularizer:
         for base in exceptions:
             if is_noun(base):
                 return [*words[:-1], base], "singular_exception"
-        candidates = _candidates(head)
-        if not candidates:
-            return words, None
+        candidates = plural_candidates(head)
+        if not candidates or (head.endswith(_NOT_PLURAL_ENDINGS) and is_noun(head)):
+            return words, None  # not plural-shaped, or a noun like cactus, analysis, glass
         if len(words) > 1:
             if is_noun(phrase):
                 return words, None  # a multi-word lemma that ends plural-shaped
@@ -104,10 +105,12 @@ class Singularizer:
         return sum(count for _, _, count in self.wordnet.lemma_senses(lemma))
 
 
-def _candidates(word: str) -> list[str]:
-    """Singular forms the suffix rules propose for a plural-shaped word, in rule order."""
-    if word.endswith(_NOT_PLURAL_ENDINGS):
-        return []
+def plural_candidates(word: str) -> list[str]:
+    """Singular forms the suffix rules propose for a plural-shaped word, in rule order.
+
+    Words ending in -ss, -us, -is get candidates too ("broccolis" -> broccoli, "tofus" -> tofu);
+    ``Singularizer`` keeps them when WordNet knows the word itself (cactus, analysis).
+    """
     found: list[str] = []
     for suffix, replacement in _SUFFIX_RULES:
         if word.endswith(suffix):

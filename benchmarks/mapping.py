@@ -1,0 +1,229 @@
+"""Hashtag -> synset mapping: accuracy on four checks, coverage, speed, beside a naive baseline.
+
+Usage: python benchmarks/mapping.py [--data ../shared/data] [--show 50]
+
+Checks (each also scored for the baseline "first WordNet noun sense that is visual", applied to
+the same normalized form and projected onto the taxonomy the same way):
+  (a) HARRISON coverage: share of tag occurrences in harrison_posts_dev.tsv mapped to "visual" and
+      to LVIS v1, with the most frequent unmapped tags and mappings (--show N of each);
+  (b) LVIS round trip: every LVIS v1 synonym written as a hashtag (run together, plural run
+      together, CamelCase) must map to its own category, with the LVIS taxonomy;
+  (c) ImageNet-1k: each class's first lemma, run together, must map to its wnid (classes sharing
+      that lemma, like the two cranes, count as either), with the ImageNet taxonomy;
+  (d) the hand-checked HARRISON gold (tests/data/harrison_gold.tsv): top-1 accuracy with the
+      visual taxonomy (a NONE row is right when the tag is unmapped);
+  (e) speed: distinct tags per second of a fresh HashtagMapper (WordNet and word model loaded,
+      caches empty) over HARRISON's distinct tags plus the LVIS round-trip tags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections import Counter
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+GOLD = Path(__file__).resolve().parents[1] / "tests" / "data" / "harrison_gold.tsv"
+
+
+class FirstVisualSense:
+    """The baseline: the first WordNet noun sense of the canonical form that is visual."""
+
+    def __init__(self, mapper):
+        self.mapper = mapper
+
+    def map(self, tags: list[str]) -> list[tuple[str | None, int | None]]:
+        wn = self.mapper.wordnet
+        out = []
+        for tag in self.mapper.normalizer.normalize_many(tags):
+            synset = None
+            if tag.usable:
+                senses = wn.lemma_senses(tag.canonical)
+                synset = next((s for s, _, _ in senses if wn.is_visual(s)), None)
+            cls = self.mapper.project(synset) if synset else None
+            out.append((synset if cls else None, cls.class_id if cls else None))
+        return out
+
+
+def harrison_posts(data: Path) -> list[list[str]]:
+    lines = (data / "harrison" / "harrison_posts_dev.tsv").read_text(encoding="utf-8").splitlines()
+    return [line.split("\t")[2].split() for line in lines[1:]]
+
+
+def ours(mapper, tags: list[str]) -> list[tuple[str | None, int | None]]:
+    table = mapper.map(tags)
+    return list(
+        zip(
+            table.column("synset_id").to_pylist(), table.column("class_id").to_pylist(), strict=True
+        )
+    )
+
+
+def coverage(mapper, posts, show: int) -> tuple[float, float, list, list]:
+    counts = Counter(tag for tags in posts for tag in tags)
+    tags = sorted(counts)
+    total = sum(counts.values())
+    result = dict(zip(tags, ours(mapper, tags), strict=True))
+    base = dict(zip(tags, FirstVisualSense(mapper).map(tags), strict=True))
+    mapped = sum(n for t, n in counts.items() if result[t][0]) / total
+    base_mapped = sum(n for t, n in counts.items() if base[t][0]) / total
+    unmapped = [(t, n) for t, n in counts.most_common() if not result[t][0]][:show]
+    mappings = [(t, n, result[t][0]) for t, n in counts.most_common() if result[t][0]][:show]
+    return mapped, base_mapped, unmapped, mappings
+
+
+def lvis_round_trip(mapper, wn) -> tuple[list[tuple[str, set[int]]], int]:
+    """(hashtag, acceptable class ids): run together, plural (unless the synonym already ends in
+    s), CamelCase. A parenthesized qualifier ("bow_(weapon)") is dropped, as no hashtag has one,
+    and then every class with that bare synonym is acceptable."""
+    import re
+
+    from datagraph.synthetic import pluralize
+
+    bare = {}
+    for cls in mapper.taxonomy.classes:
+        for synonym in cls.synonyms or (cls.name,):
+            words = re.sub(r"\(.*?\)", " ", synonym).replace("-", "_").replace("_", " ").split()
+            bare.setdefault(tuple(words), set()).add(cls.class_id)
+    cases = []
+    for words, ids in bare.items():
+        cases.append(("".join(words), ids))
+        if not words[-1].endswith("s"):
+            cases.append((pluralize(" ".join(words), wn).replace(" ", ""), ids))
+        cases.append(("".join(w.capitalize() for w in words), ids))
+    return cases, len(mapper.taxonomy)
+
+
+def imagenet_cases(mapper, wn) -> list[tuple[str, set[str]]]:
+    by_lemma: dict[str, set[str]] = {}
+    firsts = []
+    for cls in mapper.taxonomy.classes:
+        lemma = wn.synset(cls.synset_id).lemmas[0]
+        firsts.append(lemma)
+        by_lemma.setdefault(lemma.lower(), set()).add(cls.synset_id)
+    return [(lemma.replace("_", "").replace("-", ""), by_lemma[lemma.lower()]) for lemma in firsts]
+
+
+def read_gold(path: Path) -> list[tuple[str, set[str] | None]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        if not line.strip() or line.startswith("#"):
+            continue
+        tag, acceptable = line.split("\t")[:2]
+        rows.append((tag, None if acceptable == "NONE" else set(acceptable.split("|"))))
+    return rows
+
+
+def gold_accuracy(predicted: list[str | None], gold) -> float:
+    right = 0
+    for (_, acceptable), synset in zip(gold, predicted, strict=True):
+        right += (synset is None) if acceptable is None else (synset in acceptable)
+    return right / len(gold)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--show", type=int, default=50)
+    parser.add_argument("--errors", action="store_true", help="list every error of (b)-(d)")
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        raise SystemExit(f"data not found at {args.data}")
+
+    from datagraph.mapping import HashtagMapper
+    from datagraph.taxonomy import load_taxonomy
+    from datagraph.wordnet import WordNet
+
+    wn = WordNet.load()
+    lvis = load_taxonomy("lvis", args.data / "taxonomies" / "lvis_v1_categories.json")
+    imagenet = load_taxonomy("imagenet1k", args.data / "taxonomies" / "imagenet1k_wnids.txt")
+    visual_mapper = HashtagMapper("visual")
+    lvis_mapper = HashtagMapper(lvis)
+    imagenet_mapper = HashtagMapper(imagenet)
+    posts = harrison_posts(args.data)
+    rows = []
+
+    visual_cov, visual_base, unmapped, mappings = coverage(visual_mapper, posts, args.show)
+    lvis_cov, lvis_base, _, _ = coverage(lvis_mapper, posts, args.show)
+    rows.append(("(a) HARRISON tag occurrences mapped, visual", visual_cov, visual_base, ""))
+    rows.append(("(a) HARRISON tag occurrences mapped, LVIS v1", lvis_cov, lvis_base, ""))
+
+    cases, n_classes = lvis_round_trip(lvis_mapper, wn)
+    tags = [t for t, _ in cases]
+    got = [c for _, c in ours(lvis_mapper, tags)]
+    base = [c for _, c in FirstVisualSense(lvis_mapper).map(tags)]
+    lvis_errors = [(t, want, g) for (t, want), g in zip(cases, got, strict=True) if g not in want]
+    acc = 1 - len(lvis_errors) / len(cases)
+    base_acc = sum(b in want for (_, want), b in zip(cases, base, strict=True)) / len(cases)
+    rows.append(
+        (f"(b) LVIS round trip ({len(cases)} tags, {n_classes} classes)", acc, base_acc, "")
+    )
+
+    cases_in = imagenet_cases(imagenet_mapper, wn)
+    tags = [t for t, _ in cases_in]
+    got = [s for s, _ in ours(imagenet_mapper, tags)]
+    base = [s for s, _ in FirstVisualSense(imagenet_mapper).map(tags)]
+    in_errors = [(t, ok, g) for (t, ok), g in zip(cases_in, got, strict=True) if g not in ok]
+    acc = 1 - len(in_errors) / len(cases_in)
+    base_acc = sum(b in ok for (_, ok), b in zip(cases_in, base, strict=True)) / len(cases_in)
+    rows.append((f"(c) ImageNet-1k first lemma ({len(cases_in)} classes)", acc, base_acc, ""))
+
+    gold_errors = []
+    if GOLD.is_file():
+        gold = read_gold(GOLD)
+        tags = [t for t, _ in gold]
+        got = [s for s, _ in ours(visual_mapper, tags)]
+        base = [s for s, _ in FirstVisualSense(visual_mapper).map(tags)]
+        acc, base_acc = gold_accuracy(got, gold), gold_accuracy(base, gold)
+        gold_errors = [
+            (t, ok, g)
+            for (t, ok), g in zip(gold, got, strict=True)
+            if (g is not None if ok is None else g not in ok)
+        ]
+        rows.append((f"(d) HARRISON hand-checked gold ({len(gold)} tags)", acc, base_acc, ""))
+
+    vocabulary = sorted({t for tags in posts for t in tags} | {t for t, _ in cases})
+    best = 0.0
+    for _ in range(3):
+        mapper = HashtagMapper(lvis)
+        mapper.normalizer._cache.clear()
+        gc.disable()
+        start = time.perf_counter()
+        mapper.map(vocabulary)
+        best = max(best, len(vocabulary) / (time.perf_counter() - start))
+        gc.enable()
+
+    print("| check | datagraph | first visual sense (baseline) |")
+    print("|---|---:|---:|")
+    for name, value, baseline, _ in rows:
+        print(f"| {name} | {value:.3f} | {baseline:.3f} |")
+    print(
+        f"| (e) speed, distinct tags/s ({len(vocabulary):,} tags, LVIS taxonomy) | {best:,.0f} | |"
+    )
+    print()
+    print(f"Most frequent unmapped HARRISON tags (visual): {_fmt(unmapped)}")
+    print()
+    print(
+        "Most frequent HARRISON mappings (visual): "
+        + ", ".join(f"{t} {n} -> {s}" for t, n, s in mappings)
+    )
+    for title, errors in (
+        ("LVIS round-trip errors", lvis_errors),
+        ("ImageNet errors", in_errors),
+        ("gold errors", gold_errors),
+    ):
+        print()
+        shown = errors if args.errors else errors[:25]
+        print(
+            f"{title} ({len(errors)}): " + "; ".join(f"{t} want {w} got {g}" for t, w, g in shown)
+        )
+
+
+def _fmt(pairs) -> str:
+    return ", ".join(f"{t} {n}" for t, n in pairs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""map_hashtags / HashtagMapper on real WordNet, the visual taxonomy and an LVIS-format file."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from datagraph import HashtagMapper, load_taxonomy, map_hashtags
+from datagraph.errors import ConfigError, TaxonomyError
+from datagraph.mapping import read_aliases
+from datagraph.schema import MAPPING_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def visual(wn):
+    return HashtagMapper("visual", wordnet=wn)
+
+
+@pytest.fixture(scope="module")
+def lvis_sample(wn, sample_dir):
+    taxonomy = load_taxonomy("lvis", sample_dir / "lvis_sample_categories.json", wordnet=wn)
+    return HashtagMapper(taxonomy, wordnet=wn)
+
+
+def _rows(mapper, tags):
+    return {row["raw_tag"]: row for row in mapper.map(tags).to_pylist()}
+
+
+@pytest.mark.parametrize(
+    ("tag", "synset"),
+    [
+        ("#GoldenRetrievers", "golden_retriever.n.01"),
+        ("tattoo", "tattoo.n.02"),  # the skin design, not the bugle call (tattoo.n.01)
+        ("sneaker", "gym_shoe.n.01"),  # not the sneaky person (fink.n.01)
+        ("sunset", "sunset.n.02"),  # the sky at sunset, not the time of day
+        ("plant", "plant.n.02"),  # a green plant, not a factory (plant.n.01, WordNet's first)
+        ("dog", "dog.n.01"),
+        ("puppies", "puppy.n.01"),
+        ("glasses", "spectacles.n.01"),
+        ("icecream", "ice_cream.n.01"),
+        ("blackandwhite", "black_and_white.n.02"),
+        ("dogsofinstagram", "dog.n.01"),
+        ("foodporn", "food.n.01"),
+        ("selfie", "self-portrait.n.01"),  # taxonomy/hashtag_aliases.tsv
+    ],
+)
+def test_vocabulary_only_mapping(visual, tag, synset):
+    row = _rows(visual, [tag])[tag]
+    assert row["synset_id"] == synset
+    assert row["unmapped_reason"] is None
+    assert 0 < row["confidence"] <= 1
+    assert row["class_synset_id"] == synset  # every visual synset is its own class
+
+
+@pytest.mark.parametrize(
+    ("tag", "reason"),
+    [
+        ("like4like", "stopword"),
+        ("love", "stopword"),
+        ("", "empty"),
+        ("🐶", "empty"),
+        ("justinbieber", "no_noun_sense"),
+        ("summer", "outside_taxonomy"),  # WordNet's summer is a time, not a thing one sees
+        ("nike", "named_entity"),  # WordNet's only Nike is the goddess
+    ],
+)
+def test_unmapped_tags_say_why(visual, tag, reason):
+    row = _rows(visual, [tag])[tag]
+    assert row["synset_id"] is None
+    assert row["class_id"] is None
+    assert row["unmapped_reason"] == reason
+
+
+def test_head_noun_fallback_is_flagged_and_less_confident(visual):
+    row = _rows(visual, ["redlips"])["redlips"]
+    assert row["canonical"] == "red lip"
+    assert row["synset_id"] == "lip.n.01"
+    assert row["match"] == "head_noun"
+    assert row["confidence"] <= visual.head_noun_factor
+
+
+def test_table_shape_order_and_candidates(visual):
+    tags = ["plant", None, "plant", "#Plants"]
+    table = visual.map(tags)
+    assert table.schema == MAPPING_SCHEMA
+    assert table.column("raw_tag").to_pylist() == tags
+    rows = table.to_pylist()
+    assert rows[0]["synset_id"] == rows[2]["synset_id"] == rows[3]["synset_id"]
+    scores = [c["score"] for c in rows[0]["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    assert rows[0]["confidence"] == pytest.approx(scores[0], abs=1e-6)
+    assert rows[0]["candidates"][1]["synset_id"] == "plant.n.01"
+
+
+def test_lvis_projection_climbs_to_the_nearest_class(lvis_sample):
+    rows = _rows(
+        lvis_sample, ["goldenretriever", "labradorretriever", "bulldog", "tattoo", "summer"]
+    )
+    assert rows["goldenretriever"]["class_name"] == "golden_retriever"
+    assert rows["goldenretriever"]["class_id"] == 29
+    for tag in ("labradorretriever", "bulldog"):  # no class of their own: up to dog.n.01
+        assert rows[tag]["class_name"] == "dog"
+        assert rows[tag]["class_synset_id"] == "dog.n.01"
+    assert rows["tattoo"]["class_id"] == 58
+    assert rows["summer"]["unmapped_reason"] == "outside_taxonomy"
+
+
+def test_lvis_synonyms_are_aliases(lvis_sample, wn):
+    # LVIS names hamburger.n.01 "burger"; handbag is bag.n.04 ("handbag" is a WordNet lemma
+    # of bag.n.04 too, but "burger" also means the burger.n.01 patty)
+    rows = _rows(lvis_sample, ["burger", "burgers", "Handbag"])
+    assert rows["burger"]["class_id"] == 14
+    assert rows["burgers"]["class_id"] == 14
+    assert rows["Handbag"]["class_id"] == 32
+
+
+def test_projection_limits(wn, sample_dir):
+    taxonomy = load_taxonomy("lvis", sample_dir / "lvis_sample_categories.json", wordnet=wn)
+    strict = HashtagMapper(taxonomy, wordnet=wn, max_climb=1)
+    row = strict.map(["goldenretriever", "labradorretriever"]).to_pylist()
+    assert row[0]["class_name"] == "golden_retriever"
+    assert (
+        row[1]["unmapped_reason"] == "outside_taxonomy"
+    )  # labrador retriever -> ... -> dog: 3 steps
+
+
+def test_context_steers_ambiguous_tags(visual):
+    tag = visual.normalizer.normalize("crane")
+    as_bird = visual.map_in_context(tag, ["bird", "wildlife", "heron"])
+    assert as_bird.synset_id == "crane.n.05"
+    table = visual.map(["crane"], context=[["bird", "heron"]])
+    assert table.column("synset_id").to_pylist() == ["crane.n.05"]
+    with pytest.raises(ConfigError, match="context has 2 entries for 1 tags"):
+        visual.map(["crane"], context=[[], []])
+
+
+def test_user_aliases_and_their_errors(wn, tmp_path):
+    path = tmp_path / "aliases.tsv"
+    path.write_text("# mine\nmybrandshoe\tgym_shoe.n.01\nplant\tNONE\n", encoding="utf-8")
+    mapper = HashtagMapper("visual", wordnet=wn, alias_paths=[path], aliases={"doggy": "dog.n.01"})
+    rows = _rows(mapper, ["mybrandshoe", "plant", "doggy"])
+    assert rows["mybrandshoe"]["synset_id"] == "gym_shoe.n.01"
+    assert rows["mybrandshoe"]["match"] == "override"
+    assert rows["plant"]["unmapped_reason"] == "override"
+    assert rows["doggy"]["synset_id"] == "dog.n.01"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("dog\tdog.n.01\ncat\tcat.n.99\n", encoding="utf-8")
+    with pytest.raises(TaxonomyError, match=r"bad\.tsv:2: 'cat\.n\.99' is not a WordNet"):
+        read_aliases(bad, wn)
+    bad.write_text("just one field\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.tsv:1"):
+        read_aliases(bad, wn)
+    with pytest.raises(TaxonomyError, match="aliases argument"):
+        HashtagMapper("visual", wordnet=wn, aliases={"x": "not_a_synset"})
+
+
+def test_the_project_alias_file_is_valid(wn):
+    from datagraph.resources import taxonomy_dir
+
+    aliases = read_aliases(taxonomy_dir() / "hashtag_aliases.tsv", wn)
+    assert len(aliases) >= 20
+
+
+def test_map_hashtags_accepts_names_and_loaded_taxonomies(sample_dir):
+    table = map_hashtags(["#GoldenRetrievers", "tattoo", "like4like"])
+    assert table.column("synset_id").to_pylist() == ["golden_retriever.n.01", "tattoo.n.02", None]
+    lvis = load_taxonomy("lvis", sample_dir / "lvis_sample_categories.json")
+    table = map_hashtags(pa.array(["puppy"]).to_pylist(), lvis)
+    assert table.column("class_id").to_pylist() == [45]
+
+
+def test_imagenet_round_trip_on_the_real_class_list(shared_data, wn):
+    taxonomy = load_taxonomy("imagenet1k", shared_data / "taxonomies" / "imagenet1k_wnids.txt")
+    mapper = HashtagMapper(taxonomy, wordnet=wn)
+    tags = ["goldfish", "greatwhiteshark", "crane", "mouse", "tabbycat"]
+    wnids = [
+        wn.synset(s).wnid if s else None for s in mapper.map(tags).column("synset_id").to_pylist()
+    ]
+    assert wnids[:2] == ["n01443537", "n01484850"]
+    assert wnids[2] in {"n02012849", "n03126707"}  # the bird or the machine: both are classes
+    assert wnids[3] in {"n03793489"}  # ImageNet's only mouse is the computer mouse
+    assert wnids[4] == "n02123045"
