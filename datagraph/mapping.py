@@ -17,7 +17,10 @@ For each tag (vocabulary first: each distinct canonical form is looked up and ra
    Named entities other than places (instance synsets: "nike" the goddess, "crane" the poet,
    "grus" the constellation) are dropped: ``named_entity`` when nothing else is left. Places
    (japan.n.01) stay. No sense at all: ``no_noun_sense``.
-3. Rank the candidates (datagraph.senses.SenseRanker); confidence = the top probability.
+3. Rank the candidates (datagraph.senses.SenseRanker); confidence = the top probability. With
+   an ``embedder`` (datagraph.embeddings.TextEmbedder), the ranking also uses the cosine of the
+   tag and each candidate's lemmas + gloss; every distinct tag and synset text of a ``map`` call
+   is embedded once, in one batch, and cached (on disk too, with the embedder's cache_dir).
    Below ``min_confidence``: ``low_confidence``.
 4. Project the synset onto the taxonomy (``project``): itself if it is a class, else the nearest
    class among its hypernym ancestors, climbing at most ``max_climb`` steps and never to a class
@@ -32,11 +35,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
 
+from datagraph.embeddings import TextEmbedder, cosine
 from datagraph.errors import ConfigError, TaxonomyError, location
 from datagraph.morphology import plural_candidates
 from datagraph.normalize import NormalizedTag, Normalizer, default_normalizer
@@ -83,6 +87,8 @@ class HashtagMapper:
         min_class_depth: int = 2,
         min_confidence: float = 0.2,
         head_noun_factor: float = 0.7,
+        embedder: TextEmbedder | None = None,
+        min_taxonomy_mass: float = 0.0,
     ):
         self.wordnet = wordnet or WordNet.load()
         self.taxonomy = (
@@ -93,6 +99,7 @@ class HashtagMapper:
         self.min_class_depth = min_class_depth
         self.min_confidence = min_confidence
         self.head_noun_factor = head_noun_factor
+        self.min_taxonomy_mass = min_taxonomy_mass
         self.overrides: dict[str, str | None] = {}
         for path in [taxonomy_dir() / "hashtag_aliases.tsv", *alias_paths]:
             self.overrides.update(read_aliases(path, self.wordnet))
@@ -108,6 +115,8 @@ class HashtagMapper:
             taxonomy_is_visual=self.taxonomy.name != "wordnet",
         )
         self._cache: dict[str, TagMapping] = {}
+        self.embedder = embedder
+        self._similarity: dict[tuple[str, str], float] = {}
 
     # --- public ---------------------------------------------------------------------------
     def map(
@@ -118,6 +127,8 @@ class HashtagMapper:
         if context is not None and len(context) != len(tags):
             raise ConfigError(f"context has {len(context)} entries for {len(tags)} tags")
         normalized = self.normalizer.normalize_many(tags)
+        if self.embedder is not None:
+            self._embed_pending(normalized)
         rows = []
         for index, tag in enumerate(normalized):
             if context is None:
@@ -151,6 +162,25 @@ class HashtagMapper:
                     context.append(top)
         return self._map(tag, tuple(context))
 
+    def _embed_pending(self, tags: Sequence[NormalizedTag]) -> None:
+        """Embed, in one batch, every distinct tag and candidate synset not yet compared."""
+        pairs: dict[tuple[str, str], None] = {}
+        for tag in tags:
+            if not tag.usable or tag.canonical + "\t" + self._override_key(tag) in self._cache:
+                continue
+            for candidate in self._candidates(tag)[0]:
+                pair = (tag.canonical, candidate.synset_id)
+                if pair not in self._similarity:
+                    pairs[pair] = None
+        if not pairs:
+            return
+        texts = [canonical for canonical, _ in pairs]
+        texts += [self.ranker.synset_text(synset) for _, synset in pairs]
+        vectors = self.embedder.embed(texts)
+        similarities = cosine(vectors[: len(pairs)], vectors[len(pairs) :])
+        for pair, value in zip(pairs, similarities.tolist(), strict=True):
+            self._similarity[pair] = value
+
     def project(self, synset_id: str) -> TaxonomyClass | None:
         """The class of the taxonomy a synset lands in (itself or a near hypernym), or None."""
         if synset_id not in self._projection:
@@ -172,6 +202,18 @@ class HashtagMapper:
         candidates, match = self._candidates(tag)
         if not candidates:
             return TagMapping(None, 0.0, (), None, None, match)
+        if self.embedder is not None:
+            if any((tag.canonical, c.synset_id) not in self._similarity for c in candidates):
+                self._embed_pending([tag])
+            candidates = [
+                replace(c, similarity=self._similarity[(tag.canonical, c.synset_id)])
+                for c in candidates
+            ]
+        if self.min_taxonomy_mass > 0 and not context:
+            mass = self.ranker.taxonomy_mass(candidates)
+            if mass < self.min_taxonomy_mass:
+                ranked = tuple(self.ranker.rank(candidates)[:MAX_CANDIDATES_KEPT])
+                return TagMapping(None, ranked[0][1], ranked, match, None, "outside_taxonomy")
         ranked = self.ranker.rank(candidates, context)
         best, confidence = ranked[0]
         if match == "head_noun":

@@ -10,6 +10,7 @@ top probability (the mapping's confidence) reflects the margin over the runner-u
          + w_taxonomy * [s reaches a class of the target taxonomy]
          + w_alias  * [the tag is one of that class's own names or synonyms]
          + w_context * context(s)
+         + w_embedding * cosine(tag, s)
 
 - tagged(s): how often WordNet's sense-tagged corpus (SemCor) used this lemma in this sense;
   sense_number is WordNet's order for the lemma (1 = most common in WordNet's judgement).
@@ -22,6 +23,9 @@ top probability (the mapping's confidence) reflects the margin over the runner-u
   first in WordNet, a green plant on Instagram). Priors are in ``LEXNAME_PRIORS``.
 - taxonomy / alias: when the user targets LVIS or ImageNet, senses that land in it win ties, and
   a tag that is literally a class synonym ("mouse" in LVIS is the computer mouse) wins clearly.
+- cosine(tag, s): similarity of the tag's sentence embedding to the synset's lemmas and gloss
+  ("tattoo" vs "tattoo: a design on the skin made by tattooing"), when the mapper has a
+  TextEmbedder (datagraph.embeddings; 0 otherwise).
 - context(s): mean Wu-Palmer similarity of s to the senses already chosen for the post's other
   tags (only in the context form; 0 otherwise).
 
@@ -69,6 +73,7 @@ class RankWeights:
     taxonomy: float = 1.5
     alias: float = 3.0
     context: float = 3.0
+    embedding: float = 4.0
     lexname_priors: dict[str, float] = field(default_factory=lambda: dict(LEXNAME_PRIORS))
 
 
@@ -80,6 +85,7 @@ class Candidate:
     sense_number: int = 1  # position among the lemma's senses (1 for aliases)
     tagged_count: int = 0
     alias: bool = False  # the tag is a taxonomy class name/synonym for this synset
+    similarity: float = 0.0  # embedding cosine of tag and synset text (0 without embeddings)
 
 
 class SenseRanker:
@@ -121,6 +127,7 @@ class SenseRanker:
                 + w.lexname * prior
                 + w.taxonomy * reaches
                 + w.alias * candidate.alias
+                + w.embedding * candidate.similarity
             )
             if context:
                 score += w.context * self.context_similarity(sid, context)
@@ -131,6 +138,42 @@ class SenseRanker:
         ranked = [(c.synset_id, e / norm) for c, e in zip(candidates, exps, strict=True)]
         order = sorted(range(len(ranked)), key=lambda i: -ranked[i][1])
         return [ranked[i] for i in order]
+
+    def taxonomy_mass(self, candidates: Sequence[Candidate]) -> float:
+        """How likely the tag names something in the taxonomy at all, from meaning evidence only.
+
+        A softmax over the candidates of frequency, sense order, alias and embedding terms (no
+        visual, lexname or taxonomy terms), summed over the candidates that reach the taxonomy.
+        "red" is mostly the colour (red.n.01, not visual) although WordNet also lists a visible
+        Bolshevik; "spring" is mostly the season. A tag whose mass is low names something the
+        taxonomy does not hold, whichever visible sense would win the ranking.
+        """
+        if not candidates:
+            return 0.0
+        w = self.weights
+        total = sum(c.tagged_count for c in candidates) + len(candidates)
+        scores = [
+            w.frequency * math.log((c.tagged_count + 1) / total)
+            - w.order * math.log(c.sense_number)
+            + w.alias * c.alias
+            + w.embedding * c.similarity
+            for c in candidates
+        ]
+        top = max(scores)
+        exps = [math.exp(score - top) for score in scores]
+        inside = sum(e for c, e in zip(candidates, exps, strict=True) if self._inside(c.synset_id))
+        return inside / sum(exps)
+
+    def _inside(self, synset_id: str) -> bool:
+        if self.taxonomy_is_visual:
+            return self.reaches_taxonomy(synset_id)
+        return self.wordnet.is_visual(synset_id)
+
+    def synset_text(self, synset_id: str) -> str:
+        """What a synset is embedded as: its lemmas and its gloss."""
+        synset = self.wordnet.synset(synset_id)
+        lemmas = ", ".join(lemma.replace("_", " ") for lemma in synset.lemmas)
+        return f"{lemmas}: {synset.definition}"
 
     def context_similarity(self, synset_id: str, context: Sequence[str]) -> float:
         """Mean Wu-Palmer similarity of a synset to the context synsets (0..1)."""

@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_commands():
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("taxonomy", "sample", "summarize", "normalize", "demo"):
+    for command in ("taxonomy", "sample", "summarize", "normalize", "map", "demo"):
         assert command in result.stdout
 
 
@@ -80,3 +80,29 @@ def test_normalize_command_reports_a_bad_stoplist_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "bad.tsv:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_map_command_prints_json_lines(sample_dir):
+    result = _run(
+        "map",
+        "#GoldenRetrievers",
+        "like4like",
+        "--taxonomy",
+        "lvis",
+        "--path",
+        str(sample_dir / "lvis_sample_categories.json"),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[0]["synset_id"] == "golden_retriever.n.01"
+    assert rows[0]["class_name"] == "golden_retriever"
+    assert rows[1]["unmapped_reason"] == "stopword"
+
+
+def test_map_command_reports_a_bad_alias_file_in_one_line(tmp_path):
+    bad = tmp_path / "aliases.tsv"
+    bad.write_text("dog\tdog.n.99\n", encoding="utf-8")
+    result = _run("map", "dog", "--aliases", str(bad))
+    assert result.returncode == 2
+    assert "aliases.tsv:1" in result.stderr and "not a WordNet 3.0 noun synset" in result.stderr

@@ -180,3 +180,19 @@ def test_imagenet_round_trip_on_the_real_class_list(shared_data, wn):
     assert wnids[2] in {"n02012849", "n03126707"}  # the bird or the machine: both are classes
     assert wnids[3] in {"n03793489"}  # ImageNet's only mouse is the computer mouse
     assert wnids[4] == "n02123045"
+
+
+def test_embedding_similarity_joins_the_ranking(wn, tmp_path):
+    from datagraph.embeddings import TextEmbedder
+
+    embedder = TextEmbedder(cache_dir=tmp_path, device="cpu")
+    mapper = HashtagMapper("visual", wordnet=wn, embedder=embedder)
+    rows = _rows(mapper, ["tattoo", "sneaker", "dog", "like4like"])
+    assert rows["tattoo"]["synset_id"] == "tattoo.n.02"
+    assert rows["sneaker"]["synset_id"] == "gym_shoe.n.01"
+    assert rows["dog"]["synset_id"] == "dog.n.01"
+    similarity = mapper._similarity
+    assert similarity[("tattoo", "tattoo.n.02")] > similarity[("tattoo", "tattoo.n.01")]
+    cached = len(embedder)
+    mapper.map(["tattoo", "dog"])  # nothing new to embed
+    assert len(embedder) == cached

