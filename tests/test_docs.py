@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-MODULES = ("datagraph.errors", "datagraph.segment", "datagraph.normalize", "datagraph.text_clean")
+MODULES = (
+    "datagraph.errors",
+    "datagraph.segment",
+    "datagraph.normalize",
+    "datagraph.text_clean",
+    "datagraph.mapping",
+)
 
 
-@pytest.mark.parametrize("name", ["normalization.md"])
+@pytest.mark.parametrize("name", ["normalization.md", "mapping.md"])
 def test_doc_examples(name):
     result = doctest.testfile(str(DOCS / name), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
