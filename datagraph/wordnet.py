@@ -26,7 +26,12 @@ import pyarrow.parquet as pq
 
 from datagraph.errors import TaxonomyError
 from datagraph.resources import taxonomy_dir, wordnet_snapshot_dir
-from datagraph.wordnet_build import LEMMAS_SCHEMA, SNAPSHOT_FORMAT_VERSION, SYNSETS_SCHEMA
+from datagraph.wordnet_build import (
+    LEMMAS_SCHEMA,
+    SNAPSHOT_FILES,
+    SNAPSHOT_FORMAT_VERSION,
+    SYNSETS_SCHEMA,
+)
 
 PHYSICAL_ENTITY = "physical_entity.n.01"
 
@@ -56,6 +61,28 @@ class Synset:
         return sum(self.lemma_counts)
 
 
+@dataclass(frozen=True)
+class PosCounts:
+    """How a lemma is used across parts of speech in WordNet's sense-tagged corpus."""
+
+    noun_count: int
+    verb_count: int
+    adj_count: int
+    adv_count: int
+    noun_senses: int
+    verb_senses: int
+    adj_senses: int
+    adv_senses: int
+
+    @property
+    def adjective_share(self) -> float:
+        """Share of the noun + adjective uses that are adjectives, add-one smoothed.
+
+        Colour and quality words are mostly adjectives: pink 13/16, black 69/74; dog 1/44.
+        """
+        return (self.adj_count + 1) / (self.adj_count + self.noun_count + 2)
+
+
 class WordNet:
     """The WordNet 3.0 noun hierarchy: synsets, lemma index, hypernyms, noun exceptions."""
 
@@ -64,6 +91,7 @@ class WordNet:
         synsets: pa.Table,
         lemmas: pa.Table,
         exceptions: pa.Table,
+        pos_counts: pa.Table,
         header: dict,
         extensions: list[dict] | None = None,
     ):
@@ -74,6 +102,7 @@ class WordNet:
         self._synsets = synsets
         self._lemmas = lemmas
         self._exceptions = exceptions
+        self._pos_counts_table = pos_counts
         ids = synsets.column("synset_id").to_pylist()
         self._ids: list[str] = ids
         self._row: dict[str, int] = {synset_id: i for i, synset_id in enumerate(ids)}
@@ -174,6 +203,25 @@ class WordNet:
         for form, base in zip(inflected, self._exceptions.column("base").to_pylist(), strict=True):
             table.setdefault(form, []).append(base)
         return table
+
+    @cached_property
+    def _pos_counts(self) -> dict[str, tuple[int, ...]]:
+        table = self._pos_counts_table
+        columns = [table.column(name).to_pylist() for name in table.column_names[1:]]
+        return dict(zip(table.column("lemma").to_pylist(), zip(*columns, strict=True), strict=True))
+
+    def pos_counts(self, lemma: str) -> PosCounts:
+        """Tagged counts and sense counts of a noun lemma in every part of speech.
+
+        >>> WordNet.load().pos_counts("pink").adj_count
+        12
+        """
+        key = lemma.strip().lower().replace(" ", "_")
+        row = self._pos_counts.get(key)
+        if row is not None:
+            return PosCounts(*row)
+        senses = self._lemma_index.get(key, [])
+        return PosCounts(sum(s[2] for s in senses), 0, 0, 0, len(senses), 0, 0, 0)
 
     # --- hierarchy -----------------------------------------------------------------------
     def parents(self, synset_id: str) -> list[str]:
@@ -382,10 +430,7 @@ def _load_cached(path: str, extensions: str | None) -> WordNet:
             f"{SNAPSHOT_FORMAT_VERSION}; rebuild it with `datagraph taxonomy build`."
         )
     try:
-        tables = [
-            pq.read_table(directory / name)
-            for name in ("synsets.parquet", "lemmas.parquet", "exceptions.parquet")
-        ]
+        tables = [pq.read_table(directory / name) for name in SNAPSHOT_FILES]
     except (OSError, pa.ArrowInvalid) as exc:
         raise TaxonomyError(f"WordNet snapshot at {directory} is unreadable: {exc}") from None
     entries = _read_extensions(Path(extensions)) if extensions else None

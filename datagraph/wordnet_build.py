@@ -14,6 +14,9 @@ The snapshot (``taxonomy/wordnet30/``) holds three tables and a small JSON heade
 - ``lemmas.parquet``: the noun index: lemma (lower case, underscores), sense_number (1 = most
   frequent, WordNet's order), synset_id, tagged_count.
 - ``exceptions.parquet``: noun.exc, irregular plural -> base form (geese -> goose).
+- ``pos_counts.parquet``: for each noun lemma that is also a verb, adjective or adverb, the
+  summed tagged counts and the number of senses in each part of speech (pink: adjective 12,
+  noun 2), so the mapper can tell a colour word from a noun.
 - ``snapshot.json``: format version, WordNet version, row counts, source file checksums.
 """
 
@@ -31,7 +34,7 @@ import pyarrow.parquet as pq
 
 from datagraph.errors import TaxonomyError
 
-SNAPSHOT_FORMAT_VERSION = 1
+SNAPSHOT_FORMAT_VERSION = 2
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
 
 # WordNet 3.0's lexicographer file names, in file-number order (dict/lexnames upstream).
@@ -107,6 +110,20 @@ LEMMAS_SCHEMA = pa.schema(
     ]
 )
 EXCEPTIONS_SCHEMA = pa.schema([("inflected", pa.string()), ("base", pa.string())])
+POS_COUNTS_SCHEMA = pa.schema(
+    [
+        ("lemma", pa.string()),
+        ("noun_count", pa.int32()),
+        ("verb_count", pa.int32()),
+        ("adj_count", pa.int32()),  # adjectives and satellite adjectives
+        ("adv_count", pa.int32()),
+        ("noun_senses", pa.int16()),
+        ("verb_senses", pa.int16()),
+        ("adj_senses", pa.int16()),
+        ("adv_senses", pa.int16()),
+    ]
+)
+SNAPSHOT_FILES = ("synsets.parquet", "lemmas.parquet", "exceptions.parquet", "pos_counts.parquet")
 
 
 def lexnames_file_text() -> str:
@@ -199,6 +216,23 @@ def _exception_rows(wn) -> dict[str, list]:
     return {"inflected": [r[0] for r in rows], "base": [r[1] for r in rows]}
 
 
+def _pos_count_rows(wn, noun_lemmas: list[str]) -> dict[str, list]:
+    columns: dict[str, list] = {name: [] for name in POS_COUNTS_SCHEMA.names}
+    for name in sorted(set(noun_lemmas)):
+        counts, senses = {}, {}
+        for pos in "nvar":
+            lemmas = wn.lemmas(name, pos)  # "a" includes satellite adjectives
+            counts[pos] = sum(lemma.count() for lemma in lemmas)
+            senses[pos] = len(lemmas)
+        if senses["v"] + senses["a"] + senses["r"] == 0:
+            continue
+        for prefix, pos in (("noun", "n"), ("verb", "v"), ("adj", "a"), ("adv", "r")):
+            columns[f"{prefix}_count"].append(counts[pos])
+            columns[f"{prefix}_senses"].append(senses[pos])
+        columns["lemma"].append(name)
+    return columns
+
+
 def _write_parquet(columns: dict[str, list], schema: pa.Schema, path: Path) -> None:
     table = pa.Table.from_pydict(columns, schema=schema)
     pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
@@ -224,11 +258,13 @@ def build_snapshot(out_dir: Path, wordnet_dir: Path | None = None) -> dict:
         synsets = _synset_rows(wn)
         lemmas = _lemma_rows(wn, synsets)
         exceptions = _exception_rows(wn)
+        pos_counts = _pos_count_rows(wn, lemmas["lemma"])
         build_dir = staging / "snapshot"
         build_dir.mkdir()
         _write_parquet(synsets, SYNSETS_SCHEMA, build_dir / "synsets.parquet")
         _write_parquet(lemmas, LEMMAS_SCHEMA, build_dir / "lemmas.parquet")
         _write_parquet(exceptions, EXCEPTIONS_SCHEMA, build_dir / "exceptions.parquet")
+        _write_parquet(pos_counts, POS_COUNTS_SCHEMA, build_dir / "pos_counts.parquet")
         header = {
             "format_version": SNAPSHOT_FORMAT_VERSION,
             "wordnet_version": version,
@@ -238,11 +274,9 @@ def build_snapshot(out_dir: Path, wordnet_dir: Path | None = None) -> dict:
                 "lemma_senses": len(lemmas["lemma"]),
                 "lemmas": len(set(lemmas["lemma"])),
                 "exceptions": len(exceptions["inflected"]),
+                "lemmas_with_other_pos": len(pos_counts["lemma"]),
             },
-            "files": {
-                name: _sha256(build_dir / name)
-                for name in ("synsets.parquet", "lemmas.parquet", "exceptions.parquet")
-            },
+            "files": {name: _sha256(build_dir / name) for name in SNAPSHOT_FILES},
         }
         (build_dir / "snapshot.json").write_text(
             json.dumps(header, indent=2, sort_keys=True) + "\n"

@@ -22,6 +22,7 @@ def test_snapshot_has_every_wordnet_noun_synset(wn):
         "lemmas": 117_798,
         "lemma_senses": 146_312,
         "exceptions": 2_122,
+        "lemmas_with_other_pos": 6_934,
     }
 
 
@@ -106,3 +107,13 @@ def test_missing_or_newer_snapshot_is_a_clear_error(tmp_path):
     (tmp_path / "snapshot.json").write_text('{"format_version": 99}')
     with pytest.raises(TaxonomyError, match="format version 99"):
         WordNet.load(tmp_path)
+
+
+def test_pos_counts_tell_colour_words_from_nouns(wn):
+    pink = wn.pos_counts("pink")
+    assert (pink.noun_count, pink.adj_count) == (2, 12)
+    assert pink.adjective_share > 0.8
+    assert wn.pos_counts("dog").adjective_share < 0.05
+    retriever = wn.pos_counts("golden retriever")  # a noun only: from the noun index
+    assert retriever.verb_senses == retriever.adj_senses == 0
+    assert retriever.noun_senses == 1

@@ -10,7 +10,13 @@ import pytest
 
 from datagraph.errors import TaxonomyError
 from datagraph.resources import wordnet_snapshot_dir
-from datagraph.wordnet_build import DEBIAN_WORDNET_DIR, LEXNAMES, build_snapshot, lexnames_file_text
+from datagraph.wordnet_build import (
+    DEBIAN_WORDNET_DIR,
+    LEXNAMES,
+    SNAPSHOT_FILES,
+    build_snapshot,
+    lexnames_file_text,
+)
 
 
 def test_lexnames_file_has_the_45_wordnet_lines():
@@ -29,7 +35,7 @@ def test_rebuild_matches_committed_snapshot(tmp_path):
     header = build_snapshot(tmp_path, DEBIAN_WORDNET_DIR)
     committed = json.loads((wordnet_snapshot_dir() / "snapshot.json").read_text())
     assert header == committed
-    for name in ("synsets.parquet", "lemmas.parquet", "exceptions.parquet", "snapshot.json"):
+    for name in (*SNAPSHOT_FILES, "snapshot.json"):
         assert (tmp_path / name).read_bytes() == (wordnet_snapshot_dir() / name).read_bytes()
 
 
