@@ -15,8 +15,9 @@ the same normalized form and projected onto the taxonomy the same way):
   (e) speed: distinct tags per second of a fresh HashtagMapper (WordNet and word model loaded,
       caches empty; with --embeddings, the embedding cache warm) over HARRISON's distinct tags
       plus the LVIS round-trip tags.
-Options: --embeddings CACHE_DIR ranks with the sentence embedder; --min-taxonomy-mass sets the
-mapper's gate; --gold-half dev|test scores one half of the gold (odd / even rows).
+Options: --embeddings CACHE_DIR ranks with the sentence embedder; --max-abstract-mass and
+--max-adjective-share set the mapper's gates; --gold-half dev|test scores one half of the
+gold (odd / even rows).
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ def score_cases(mapper, cases, field: int) -> tuple[float, float, list]:
 
 def read_gold(path: Path) -> list[tuple[str, set[str] | None]]:
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        if not line.strip() or line.startswith("#"):
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or line.startswith("tag\t"):
             continue
         tag, acceptable = line.split("\t")[:2]
         rows.append((tag, None if acceptable == "NONE" else set(acceptable.split("|"))))
@@ -151,7 +152,8 @@ def main() -> None:
         metavar="CACHE_DIR",
         help="rank with the default sentence embedder, caching vectors in CACHE_DIR",
     )
-    parser.add_argument("--min-taxonomy-mass", type=float, default=None)
+    parser.add_argument("--max-abstract-mass", type=float, default=None)
+    parser.add_argument("--max-adjective-share", type=float, default=None)
     parser.add_argument("--gold-half", choices=("all", "dev", "test"), default="all")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -169,8 +171,10 @@ def main() -> None:
         from datagraph.embeddings import TextEmbedder
 
         options["embedder"] = TextEmbedder(cache_dir=args.embeddings)
-    if args.min_taxonomy_mass is not None:
-        options["min_taxonomy_mass"] = args.min_taxonomy_mass
+    if args.max_abstract_mass is not None:
+        options["max_abstract_mass"] = args.max_abstract_mass
+    if args.max_adjective_share is not None:
+        options["max_adjective_share"] = args.max_adjective_share
 
     def new_mapper(taxonomy):
         return HashtagMapper(taxonomy, **options)

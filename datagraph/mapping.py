@@ -88,7 +88,8 @@ class HashtagMapper:
         min_confidence: float = 0.2,
         head_noun_factor: float = 0.7,
         embedder: TextEmbedder | None = None,
-        min_taxonomy_mass: float = 0.0,
+        max_abstract_mass: float = 0.7,
+        max_adjective_share: float = 0.7,
     ):
         self.wordnet = wordnet or WordNet.load()
         self.taxonomy = (
@@ -99,7 +100,8 @@ class HashtagMapper:
         self.min_class_depth = min_class_depth
         self.min_confidence = min_confidence
         self.head_noun_factor = head_noun_factor
-        self.min_taxonomy_mass = min_taxonomy_mass
+        self.max_abstract_mass = max_abstract_mass
+        self.max_adjective_share = max_adjective_share
         self.overrides: dict[str, str | None] = {}
         for path in [taxonomy_dir() / "hashtag_aliases.tsv", *alias_paths]:
             self.overrides.update(read_aliases(path, self.wordnet))
@@ -209,12 +211,12 @@ class HashtagMapper:
                 replace(c, similarity=self._similarity[(tag.canonical, c.synset_id)])
                 for c in candidates
             ]
-        if self.min_taxonomy_mass > 0 and not context:
-            mass = self.ranker.taxonomy_mass(candidates)
-            if mass < self.min_taxonomy_mass:
-                ranked = tuple(self.ranker.rank(candidates)[:MAX_CANDIDATES_KEPT])
-                return TagMapping(None, ranked[0][1], ranked, match, None, "outside_taxonomy")
         ranked = self.ranker.rank(candidates, context)
+        gate = self._gate(tag, candidates, match)
+        if gate is not None:
+            return TagMapping(
+                None, ranked[0][1], tuple(ranked[:MAX_CANDIDATES_KEPT]), match, None, gate
+            )
         best, confidence = ranked[0]
         if match == "head_noun":
             confidence *= self.head_noun_factor
@@ -225,6 +227,18 @@ class HashtagMapper:
         if confidence < self.min_confidence:
             return TagMapping(None, confidence, kept, match, cls, "low_confidence")
         return TagMapping(best, confidence, kept, match, cls, None)
+
+    def _gate(self, tag: NormalizedTag, candidates: list[Candidate], match: str) -> str | None:
+        """Why a tag with noun senses still names no thing: ``adjective`` or ``abstract_sense``."""
+        if match != "lemma" or any(c.alias for c in candidates):
+            return None
+        if len(tag.tokens) == 1:
+            share = self.wordnet.pos_counts(tag.canonical).adjective_share
+            if share > self.max_adjective_share:
+                return "adjective"
+        if self.ranker.abstract_mass(candidates) > self.max_abstract_mass:
+            return "abstract_sense"
+        return None
 
     def _candidates(self, tag: NormalizedTag) -> tuple[list[Candidate], str | None]:
         """Candidate senses and how they were found; ([], reason) when there are none."""

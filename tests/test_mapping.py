@@ -60,7 +60,10 @@ def test_vocabulary_only_mapping(visual, tag, synset):
         ("", "empty"),
         ("🐶", "empty"),
         ("justinbieber", "no_noun_sense"),
-        ("summer", "outside_taxonomy"),  # WordNet's summer is a time, not a thing one sees
+        ("summer", "abstract_sense"),  # WordNet's summer is a time, not a thing one sees
+        ("hiking", "outside_taxonomy"),  # an act: not under physical_entity.n.01
+        ("pink", "adjective"),  # 12 of 14 tagged uses are adjectives
+        ("black", "adjective"),
         ("nike", "named_entity"),  # WordNet's only Nike is the goddess
     ],
 )
@@ -94,7 +97,7 @@ def test_table_shape_order_and_candidates(visual):
 
 def test_lvis_projection_climbs_to_the_nearest_class(lvis_sample):
     rows = _rows(
-        lvis_sample, ["goldenretriever", "labradorretriever", "bulldog", "tattoo", "summer"]
+        lvis_sample, ["goldenretriever", "labradorretriever", "bulldog", "tattoo", "hiking"]
     )
     assert rows["goldenretriever"]["class_name"] == "golden_retriever"
     assert rows["goldenretriever"]["class_id"] == 29
@@ -102,7 +105,7 @@ def test_lvis_projection_climbs_to_the_nearest_class(lvis_sample):
         assert rows[tag]["class_name"] == "dog"
         assert rows[tag]["class_synset_id"] == "dog.n.01"
     assert rows["tattoo"]["class_id"] == 58
-    assert rows["summer"]["unmapped_reason"] == "outside_taxonomy"
+    assert rows["hiking"]["unmapped_reason"] == "outside_taxonomy"
 
 
 def test_lvis_synonyms_are_aliases(lvis_sample, wn):
