@@ -231,6 +231,28 @@ def _print_normalization(raw_tags: list[str]) -> None:
         console.print(f"  {r.raw} -> {r.canonical}  ({' '.join(r.rules)})")
 
 
+def _print_mapping(tag_counts: list[tuple[str, int]], lvis_path: Path) -> None:
+    from collections import Counter
+
+    from datagraph.mapping import HashtagMapper
+    from datagraph.taxonomy import load_taxonomy
+
+    mapper = HashtagMapper(load_taxonomy("lvis", lvis_path))
+    rows = mapper.map([tag for tag, _ in tag_counts]).to_pylist()
+    total = sum(n for _, n in tag_counts)
+    mapped = sum(n for row, (_, n) in zip(rows, tag_counts, strict=True) if row["class_id"])
+    reasons = Counter(row["unmapped_reason"] for row in rows if row["unmapped_reason"])
+    console.print(
+        f"mapped onto the sample LVIS classes: {mapped / total:.1%} of tag occurrences; "
+        "distinct tags unmapped: " + ", ".join(f"{k} {v:,}" for k, v in reasons.most_common())
+    )
+    for row in [r for r in rows if r["class_id"]][:8]:
+        console.print(
+            f"  {row['raw_tag']} -> {row['synset_id']} -> {row['class_name']} "
+            f"({row['confidence']:.2f})"
+        )
+
+
 # --- normalization ----------------------------------------------------------------------
 @app.command("normalize")
 def normalize(
@@ -327,6 +349,7 @@ def demo() -> None:
     summary = summarize_posts([str(sample_data_dir() / "posts.jsonl")], top=10**9)
     _print_summary(summary)
     _print_normalization([tag for tag, _ in summary.top_tags])
+    _print_mapping(summary.top_tags, sample_data_dir() / "lvis_sample_categories.json")
     for name, path in (
         ("visual", None),
         ("lvis", sample_data_dir() / "lvis_sample_categories.json"),
