@@ -26,6 +26,8 @@ bench: setup
 	$(BIN)/python benchmarks/taxonomy_load.py
 	$(BIN)/python benchmarks/segmentation.py
 	$(BIN)/python benchmarks/normalization.py
+	$(BIN)/python benchmarks/mapping.py
+	$(BIN)/python benchmarks/graph.py
 
 wordnet: setup
 	$(BIN)/datagraph taxonomy build

@@ -10,10 +10,19 @@ Public API (more is added as the pipeline stages land)::
     wn = dg.WordNet.load()                      # WordNet 3.0 nouns, no NLTK at run time
     lvis = dg.load_taxonomy("lvis", path="lvis_v1_val.json")
     for batch in dg.read_posts("posts.jsonl.gz"): ...
+    mapping = dg.map_hashtags(["#puppies", "#BrownBear"], taxonomy=lvis)
+    graph = dg.LabelGraph.build(mapping, wordnet=wn)   # networkx on demand: graph.to_networkx()
 """
 
+from datagraph.cooccurrence import (
+    aggregate_batches,
+    cooccurrence_counts,
+    merge_counts,
+    synset_post_counts,
+)
 from datagraph.errors import ConfigError, DatagraphError, InputDataError, TaxonomyError
 from datagraph.extract import extract_hashtags
+from datagraph.graph import Alias, Cooccurrence, LabelGraph
 from datagraph.mapping import HashtagMapper, map_hashtags
 from datagraph.normalize import NormalizedTag, Normalizer, normalize_hashtag
 from datagraph.readers import PostBatch, read_posts
@@ -24,10 +33,13 @@ from datagraph.wordnet import Synset, WordNet
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alias",
     "ConfigError",
+    "Cooccurrence",
     "DatagraphError",
     "HashtagMapper",
     "InputDataError",
+    "LabelGraph",
     "NormalizedTag",
     "Normalizer",
     "PostBatch",
@@ -37,10 +49,14 @@ __all__ = [
     "TaxonomyClass",
     "TaxonomyError",
     "WordNet",
+    "aggregate_batches",
+    "cooccurrence_counts",
     "extract_hashtags",
     "load_taxonomy",
     "map_hashtags",
+    "merge_counts",
     "normalize_hashtag",
     "read_posts",
     "segment",
+    "synset_post_counts",
 ]

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from datagraph import __version__
+from datagraph.cli_graph import graph_app
 from datagraph.errors import DatagraphError
 from datagraph.resources import sample_data_dir, wordnet_snapshot_dir
 
@@ -33,6 +34,7 @@ taxonomy_app = typer.Typer(
 sample_app = typer.Typer(help="Generate synthetic sample posts.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(sample_app, name="sample")
+app.add_typer(graph_app, name="graph")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -253,6 +255,28 @@ def _print_mapping(tag_counts: list[tuple[str, int]], lvis_path: Path) -> None:
         )
 
 
+def _build_sample_graph(output: Path) -> None:
+    from datagraph.local_graph import build_graph_from_posts
+    from datagraph.taxonomy import load_taxonomy
+
+    lvis = load_taxonomy("lvis", sample_data_dir() / "lvis_sample_categories.json")
+    with _spinner("building the label graph of the sample posts") as progress:
+        progress.add_task("graph")
+        result = build_graph_from_posts([str(sample_data_dir() / "posts.jsonl")], lvis)
+        result.graph.save(output)
+    console.print(
+        f"label graph of {result.posts:,} posts ({result.labelled_posts:,} labelled; "
+        f"{result.repeated_post_rows:,} repeated ids and {result.dead_letters:,} dead letters "
+        f"of {result.rows_read:,} rows): {result.graph!r}; saved to {output}"
+    )
+    top = result.graph.cooccurring("dog.n.01", k=3, by="count")
+    console.print(
+        "  dog.n.01 co-occurs most with "
+        + ", ".join(f"{c.synset_id} ({c.n_posts:,} posts)" for c in top)
+        + f"; query it: datagraph graph query {output} --synset dog.n.01"
+    )
+
+
 # --- normalization ----------------------------------------------------------------------
 @app.command("normalize")
 def normalize(
@@ -321,9 +345,13 @@ def map_tags(
 
 
 @app.command("demo")
-def demo() -> None:
+def demo(
+    output: Annotated[
+        Path, typer.Option(help="Where to save the label graph of the sample posts.")
+    ] = Path("out/sample_graph"),
+) -> None:
     """The main job until the pipelines land: check the WordNet snapshot, summarize the sample
-    posts and the taxonomies."""
+    posts, normalize and map their hashtags, and build and save their label graph."""
     from datagraph.summary import summarize_posts
     from datagraph.taxonomy import load_taxonomy
     from datagraph.wordnet import WordNet
@@ -350,6 +378,7 @@ def demo() -> None:
     _print_summary(summary)
     _print_normalization([tag for tag, _ in summary.top_tags])
     _print_mapping(summary.top_tags, sample_data_dir() / "lvis_sample_categories.json")
+    _build_sample_graph(output)
     for name, path in (
         ("visual", None),
         ("lvis", sample_data_dir() / "lvis_sample_categories.json"),

@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_commands():
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("taxonomy", "sample", "summarize", "normalize", "map", "demo"):
+    for command in ("taxonomy", "sample", "summarize", "normalize", "map", "graph", "demo"):
         assert command in result.stdout
 
 

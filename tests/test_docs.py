@@ -15,10 +15,12 @@ MODULES = (
     "datagraph.normalize",
     "datagraph.text_clean",
     "datagraph.mapping",
+    "datagraph.graph",
+    "datagraph.cooccurrence",
 )
 
 
-@pytest.mark.parametrize("name", ["normalization.md", "mapping.md"])
+@pytest.mark.parametrize("name", ["normalization.md", "mapping.md", "graph.md"])
 def test_doc_examples(name):
     result = doctest.testfile(str(DOCS / name), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
