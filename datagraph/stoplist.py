@@ -10,10 +10,12 @@ or a mapping; the rules catch what no list can enumerate:
 - ``numeric``: digits only ("2015", "365"); years are numbers too;
 - ``spam``: engagement bait built from a verb, a link word and a verb or object, like
   "like4like", "follow4follow", "likesforlikes", "tagsforlikes", "l4l", "f4f", "s4s", "followme",
-  "followback", "teamfollowback".
+  "followback", "teamfollowback"; and follower-growth schemes: "gainpost", "followtrain",
+  "gaintrick", "likeparty".
 
-Reasons are short lower-case words; the project uses spam, meta, non_visual, numeric (and the
-normalizer adds empty, not_text, too_short, too_long). A user's file may introduce its own.
+Reasons are short lower-case words; the project uses spam, meta, non_visual, brand, celebrity,
+numeric (and the normalizer adds empty, not_text, too_short, too_long). A user's file may
+introduce its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _SPAM_PATTERNS = (
     re.compile(rf"(?:{_VERB}){_LINK}(?:{_OBJECT})+"),
     re.compile(r"[lfcs]4[lfcs]"),
     re.compile(r"(?:team|insta|ig)?(?:follow|like)(?:me|back|all|us|everyone|4follow|s4likes)+"),
+    re.compile(r"(?:gain|follow|like|comment|shoutout)s?(?:train|trick|post|party|spree|group)"),
 )
 _REASON = re.compile(r"[a-z][a-z0-9_]*")
 

@@ -59,12 +59,14 @@ def test_vocabulary_only_mapping(visual, tag, synset):
         ("love", "stopword"),
         ("", "empty"),
         ("🐶", "empty"),
-        ("justinbieber", "no_noun_sense"),
+        ("pewdiepie", "no_noun_sense"),
+        ("justinbieber", "stopword"),  # listed as a celebrity
         ("summer", "abstract_sense"),  # WordNet's summer is a time, not a thing one sees
         ("hiking", "outside_taxonomy"),  # an act: not under physical_entity.n.01
         ("pink", "adjective"),  # 12 of 14 tagged uses are adjectives
         ("black", "adjective"),
-        ("nike", "named_entity"),  # WordNet's only Nike is the goddess
+        ("nike", "stopword"),  # listed as a brand; WordNet's only Nike is the goddess
+        ("hermes", "named_entity"),  # WordNet's Hermes is the god, an instance
     ],
 )
 def test_unmapped_tags_say_why(visual, tag, reason):

@@ -64,5 +64,23 @@ def test_a_bad_stoplist_file_names_file_and_line(tmp_path):
 def test_every_listed_entry_is_compact_and_has_a_known_reason():
     entries = Stoplist.default().entries()
     assert len(entries) > 100
-    assert set(entries.values()) == {"spam", "meta", "non_visual"}
+    assert set(entries.values()) == {"spam", "meta", "non_visual", "brand", "celebrity"}
     assert all(compact(tag) == tag for tag in entries)
+
+
+@pytest.mark.parametrize(
+    ("tag", "reason"),
+    [
+        ("gainpost", "spam"),
+        ("followtrain", "spam"),
+        ("nike", "brand"),
+        ("taylorswift", "celebrity"),
+    ],
+)
+def test_growth_schemes_brands_and_celebrities_stop(tag, reason):
+    assert Stoplist.default().reason(tag) == reason
+
+
+@pytest.mark.parametrize("tag", ["trainstation", "posterboy", "birthdayparty", "gain", "apple"])
+def test_words_near_the_spam_rules_do_not_stop(tag):
+    assert Stoplist.default().reason(tag) is None
