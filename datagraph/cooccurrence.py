@@ -258,6 +258,21 @@ def _post_labels(
     return labels.select("post", "code"), name_array
 
 
+def cap_post_labels(
+    post_id: str, synset_ids: Iterable[str], cap: int | None = DEFAULT_MAX_LABELS_PER_POST
+) -> list[str]:
+    """One post's distinct synsets after the cap, sorted: the same choice as the table
+    functions make (the ``cap`` smallest xxh64 of ``f"{post_id}\\x1f{synset_id}"``)."""
+    distinct = sorted(set(synset_ids))
+    if cap is None or len(distinct) <= cap:
+        return distinct
+
+    def key(synset_id: str) -> int:
+        return xxhash.xxh64_intdigest(f"{post_id}\x1f{synset_id}".encode())
+
+    return sorted(sorted(distinct, key=lambda s: (key(s), s))[:cap])
+
+
 def _cap(labels: pl.DataFrame, names: pa.Array, cap: int) -> pl.DataFrame:
     """Keep at most ``cap`` synsets per post: the smallest xxh64 of (post_id, synset_id)."""
     sizes = labels.group_by("post").agg(pl.len().alias("k"))

@@ -163,6 +163,7 @@ def write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
