@@ -32,9 +32,11 @@ taxonomy_app = typer.Typer(
     help="Build and inspect the WordNet snapshot and taxonomies.", no_args_is_help=True
 )
 sample_app = typer.Typer(help="Generate synthetic sample posts.", no_args_is_help=True)
+run_app = typer.Typer(help="Run the Beam pipelines.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(sample_app, name="sample")
 app.add_typer(graph_app, name="graph")
+app.add_typer(run_app, name="run")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -349,9 +351,13 @@ def demo(
     output: Annotated[
         Path, typer.Option(help="Where to save the label graph of the sample posts.")
     ] = Path("out/sample_graph"),
+    pipeline_output: Annotated[
+        Path, typer.Option(help="Where the build_graph pipeline writes its outputs.")
+    ] = Path("out/build_graph"),
 ) -> None:
-    """The main job until the pipelines land: check the WordNet snapshot, summarize the sample
-    posts, normalize and map their hashtags, and build and save their label graph."""
+    """The main job on sample_data/: check the WordNet snapshot, summarize the sample posts,
+    normalize and map their hashtags, build their label graph in one process, then run the
+    build_graph Beam pipeline (dedup, vocabulary, mapping, graph, manifest)."""
     from datagraph.summary import summarize_posts
     from datagraph.taxonomy import load_taxonomy
     from datagraph.wordnet import WordNet
@@ -379,11 +385,50 @@ def demo(
     _print_normalization([tag for tag, _ in summary.top_tags])
     _print_mapping(summary.top_tags, sample_data_dir() / "lvis_sample_categories.json")
     _build_sample_graph(output)
+    console.print("running the build_graph Beam pipeline on the sample (FnApiRunner):")
+    from pipelines.build_graph import run as run_pipeline
+
+    sample = sample_data_dir()
+    run_pipeline(
+        [
+            "--input", str(sample / "posts.jsonl"),
+            "--lvis-categories", str(sample / "lvis_sample_categories.json"),
+            "--output", str(pipeline_output),
+        ]
+    )  # fmt: skip
     for name, path in (
         ("visual", None),
         ("lvis", sample_data_dir() / "lvis_sample_categories.json"),
     ):
         _print_taxonomy(load_taxonomy(name, path), show=5)
+
+
+@run_app.command(
+    "build-graph",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def run_build_graph(ctx: typer.Context) -> None:
+    """posts -> deduplicated, mapped vocabulary -> label graph + manifest (Beam).
+
+    Takes the options of ``python -m pipelines.build_graph`` (see --help). Without --input it
+    runs on sample_data/posts.jsonl with the sample LVIS classes into out/build_graph.
+    """
+    from pipelines.build_graph import run as run_pipeline
+    from pipelines.options import build_graph_parser
+
+    args = list(ctx.args)
+    if "--help" in args or "-h" in args:
+        build_graph_parser().print_help()
+        return
+    if not any(a == "--input" or a.startswith("--input=") for a in args):
+        sample = sample_data_dir()
+        args += ["--input", str(sample / "posts.jsonl")]
+        if not any(a.startswith(("--taxonomy", "--lvis-categories")) for a in args):
+            args += ["--lvis-categories", str(sample / "lvis_sample_categories.json")]
+    if not any(a == "--output" or a.startswith("--output=") for a in args):
+        args += ["--output", "out/build_graph"]
+    run_pipeline(args)
 
 
 def run() -> None:

@@ -27,7 +27,9 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,12 +64,14 @@ SYNSET_COUNT_SCHEMA = pa.schema([("synset_id", pa.string()), ("n_posts", pa.int6
 COOCCURRENCE_SCHEMA = pa.schema(
     [("synset_a", pa.string()), ("synset_b", pa.string()), ("n_posts", pa.int64())]
 )
+_LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
 
 
 def _stat(name: str, n: int = 1) -> tuple[str, tuple[str, int]]:
     """A count on the data path (summed into the manifest) and the same Beam metrics counter."""
     Metrics.counter(NAMESPACE, name).inc(n)
+    _LIVE[name] += n
     return ("stats", (name, n))
 
 
@@ -252,7 +256,7 @@ class Deduplicate(beam.PTransform):
         spam = _split(spam, "Spam", ("rows", "stats"))
         stats.append(spam["stats"])
         kept = (spam["rows"], no_key) | "Kept" >> beam.Flatten()
-        kept_stat = kept | "Count kept" >> beam.Map(lambda _: ("kept_posts", 1))
+        kept_stat = kept | "Count kept" >> beam.Map(lambda _: _stat("kept_posts")[1])
         all_stats = (*stats, kept_stat) | "Dedup stats" >> beam.Flatten()
         return kept, all_stats
 
@@ -364,11 +368,11 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         lambda kv: kv[1][0] >= config.min_posts and kv[1][1] >= config.min_users
     )
     cut_stats = tag_stats | "Cut stats" >> beam.Map(
-        lambda kv: (
-            ("distinct_tags", 1)
+        lambda kv: _stat(
+            "distinct_tags"
             if kv[1][0] >= config.min_posts and kv[1][1] >= config.min_users
-            else ("tags_below_cut", 1)
-        )
+            else "tags_below_cut"
+        )[1]
     )
     buckets = config.map_buckets
     mapped = (
@@ -406,7 +410,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Count pairs" >> beam.CombinePerKey(sum)
         | "Pair rows" >> beam.Map(lambda kv: (kv[0][0], kv[0][1], kv[1]))
     )
-    label_stats = labels | "Count labelled" >> beam.Map(lambda _: ("labelled_posts", 1))
+    label_stats = labels | "Count labelled" >> beam.Map(lambda _: _stat("labelled_posts")[1])
 
     files_written = [
         mapped["vocabulary"]
@@ -645,30 +649,59 @@ def _say(args, text: str) -> None:
 
 
 class _progress:
-    """A live line with the elapsed time while the pipeline runs (rich, on stderr)."""
+    """A live line while the pipeline runs (rich, on stderr): rows read, kept, dropped, elapsed.
+
+    The counts come from ``_LIVE``, which ``_stat`` updates in the process that runs the DoFns:
+    live for in-process runners (FnApiRunner with one worker, DirectRunner, PortableRunner with
+    LOOPBACK); with worker processes elsewhere (Dask, Flink, multi_processing) the line shows
+    the runner and elapsed time only, and the final table has the counts.
+    """
 
     def __init__(self, args, runner: str):
         self.quiet = args.quiet
         self.runner = runner
         self._progress = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _describe(self) -> str:
+        live = dict(_LIVE)
+        if not live:
+            return f"build_graph on {self.runner}"
+        dropped = sum(n for name, n in live.items() if name.startswith("dropped."))
+        return (
+            f"build_graph on {self.runner}: read {live.get('rows_read', 0):,}, "
+            f"bad {live.get('dead_letters', 0):,}, dropped {dropped:,}, "
+            f"kept {live.get('kept_posts', 0):,}"
+        )
+
+    def _refresh(self, task) -> None:
+        while not self._stop.wait(0.25):
+            self._progress.update(task, description=self._describe())
 
     def __enter__(self):
+        _LIVE.clear()
         if not self.quiet:
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 SpinnerColumn(),
-                TextColumn(f"build_graph on {self.runner}"),
+                TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             self._progress.start()
-            self._progress.add_task("run")
+            task = self._progress.add_task(self._describe())
+            self._thread = threading.Thread(target=self._refresh, args=(task,), daemon=True)
+            self._thread.start()
         return lambda: None
 
     def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
         if self._progress is not None:
             self._progress.stop()
         return False

@@ -106,3 +106,13 @@ def test_map_command_reports_a_bad_alias_file_in_one_line(tmp_path):
     result = _run("map", "dog", "--aliases", str(bad))
     assert result.returncode == 2
     assert "aliases.tsv:1" in result.stderr and "not a WordNet 3.0 noun synset" in result.stderr
+
+
+def test_run_build_graph(tmp_path):
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"post_id": "1", "hashtags": ["#dog", "#beach"]}\n')
+    result = _run("run", "build-graph", "--input", str(posts), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["kept"] == 1
+    assert "apitools" not in result.stderr
