@@ -94,7 +94,7 @@ def exclude_file(tmp_path_factory) -> Path:
     return path
 
 
-def _run(posts: Path, output: Path, *extra: str) -> dict:
+def _run(posts: Path | str, output: Path, *extra: str) -> dict:
     return run(["--input", str(posts), "--output", str(output), "--quiet", *extra])
 
 
@@ -270,3 +270,11 @@ def test_command_line_error_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_reads_fsspec_urls_and_globs(posts_file, built, tmp_path):
+    """A file:// URL glob reads the same posts as the plain path."""
+    url = f"file://{posts_file.parent}/*.jsonl"
+    manifest = _run(url, tmp_path / "out")
+    assert manifest["counts"]["read"] == built[0]["counts"]["read"]
+    assert manifest["inputs"][0]["size_bytes"] == posts_file.stat().st_size
