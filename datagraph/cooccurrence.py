@@ -263,6 +263,8 @@ def cap_post_labels(
 ) -> list[str]:
     """One post's distinct synsets after the cap, sorted: the same choice as the table
     functions make (the ``cap`` smallest xxh64 of ``f"{post_id}\\x1f{synset_id}"``)."""
+    if cap is not None and cap < 2:
+        raise ConfigError(f"max_labels_per_post must be at least 2, got {cap}")
     distinct = sorted(set(synset_ids))
     if cap is None or len(distinct) <= cap:
         return distinct

@@ -153,6 +153,7 @@ class ExcludeSet:
         phashes: Iterable[int] = (),
         max_distance: int = DEFAULT_MAX_DISTANCE,
     ):
+        band_widths(max_distance)  # a bad distance is an error even before a phash is added
         self.sha256 = frozenset(s.lower() for s in sha256)
         self.phashes = frozenset(phashes)
         self.max_distance = max_distance

@@ -43,13 +43,23 @@ class DistinctSketch:
         return cls((cls.hash(v) for v in values), limit)
 
     def merge(self, others: Iterable[DistinctSketch]) -> DistinctSketch:
+        """The sketch of all values seen by this one and ``others`` (all of the same limit).
+
+        A sketch of a smaller limit has dropped hashes the larger one would keep, so sketches
+        of different limits are refused rather than merged into a wrong count.
+        """
         hashes = set(self.hashes)
         for other in others:
+            if other.limit != self.limit:
+                raise ValueError(
+                    f"cannot merge DistinctSketches of limits {self.limit} and {other.limit}"
+                )
             hashes.update(other.hashes)
         return DistinctSketch(hashes, self.limit)
 
     def count(self) -> int:
-        """Exact below ``limit`` distinct values; the KMV estimate from there on."""
+        """Exact below ``limit`` distinct values; the KMV estimate from there on, but never
+        fewer than the ``limit`` distinct hashes the sketch holds."""
         if len(self.hashes) < self.limit:
             return len(self.hashes)
-        return round((self.limit - 1) * 2**64 / (self.hashes[-1] + 1))
+        return max(self.limit, round((self.limit - 1) * 2**64 / (self.hashes[-1] + 1)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import xxhash
@@ -15,6 +16,7 @@ from datagraph.cooccurrence import (
     COOCCURRENCE_SCHEMA,
     SYNSET_COUNT_SCHEMA,
     aggregate_batches,
+    cap_post_labels,
     cooccurrence_counts,
     merge_counts,
     synset_post_counts,
@@ -164,3 +166,80 @@ def test_counts_match_a_plain_python_count(rows):
     synsets, batched = aggregate_batches([by_post.slice(0, cut), by_post.slice(cut)])
     assert batched.equals(pairs)
     assert synsets.equals(synset_post_counts(table))
+
+
+def _random_post_synsets(seed: int, n_posts: int, integer_ids: bool = False):
+    """A shuffled post_synsets table (2..10 distinct synsets a post, some rows repeated) and
+    each post's distinct synsets."""
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"s{i:02d}.n.01" for i in range(30)] + ["café.n.01", "Zebra.n.01", "ß.n.01"]
+    labels: dict[object, list[str]] = {}
+    rows: list[tuple[object, str]] = []
+    for number in range(n_posts):
+        post = number * 7 if integer_ids else f"post{number}"
+        k = int(rng.integers(2, 11))
+        synsets = [vocabulary[i] for i in rng.choice(len(vocabulary), size=k, replace=False)]
+        labels[post] = synsets
+        repeats = [synsets[i] for i in rng.integers(0, k, size=int(rng.integers(0, 3)))]
+        rows.extend((post, s) for s in synsets + repeats)
+    order = rng.permutation(len(rows))
+    return _posts([rows[i] for i in order]), labels
+
+
+def _counts_from_capped(labels: dict[object, list[str]], cap: int | None):
+    capped = [cap_post_labels(str(post), synsets, cap) for post, synsets in labels.items()]
+    synsets = Counter(s for kept in capped for s in kept)
+    pairs = Counter(pair for kept in capped for pair in itertools.combinations(kept, 2))
+    return dict(synsets), dict(pairs)
+
+
+@pytest.mark.parametrize(
+    ("seed", "cap", "integer_ids"),
+    [(1, 3, False), (2, 3, True), (3, 2, False), (4, 5, False), (5, None, False)],
+)
+def test_cap_post_labels_makes_the_table_functions_choice(seed, cap, integer_ids):
+    table, labels = _random_post_synsets(seed, 150, integer_ids)
+    if cap is not None:
+        assert any(len(synsets) > cap for synsets in labels.values())
+    expected_synsets, expected_pairs = _counts_from_capped(labels, cap)
+    synsets = synset_post_counts(table, max_labels_per_post=cap)
+    pairs = cooccurrence_counts(table, max_labels_per_post=cap)
+    assert {r["synset_id"]: r["n_posts"] for r in synsets.to_pylist()} == expected_synsets
+    assert {(r["synset_a"], r["synset_b"]): r["n_posts"] for r in pairs.to_pylist()} == (
+        expected_pairs
+    )
+    # the streamed path applies the same cap
+    by_post = table.sort_by([("post_id", "ascending")])
+    cut = by_post.column("post_id").to_pylist().index(sorted(labels)[len(labels) // 2])
+    batched = aggregate_batches(
+        [by_post.slice(0, cut), by_post.slice(cut)], max_labels_per_post=cap
+    )
+    assert batched[0].equals(synsets)
+    assert batched[1].equals(pairs)
+
+
+def test_cap_post_labels_keeps_the_smallest_hashes():
+    synsets = [f"s{i}.n.01" for i in range(10)]
+    by_hash = sorted(synsets, key=lambda s: xxhash.xxh64_intdigest(f"p9\x1f{s}".encode()))
+    assert cap_post_labels("p9", synsets, 4) == sorted(by_hash[:4])
+    assert cap_post_labels("p9", reversed(synsets), 4) == sorted(by_hash[:4])  # any order
+    assert cap_post_labels("p9", synsets + synsets, 4) == sorted(by_hash[:4])  # repeats once
+    assert cap_post_labels("other", synsets, 4) != cap_post_labels("p9", synsets, 4)
+
+
+def test_cap_post_labels_below_the_cap_keeps_every_distinct_synset():
+    assert cap_post_labels("p", ["b.n.01", "a.n.01", "b.n.01"], 2) == ["a.n.01", "b.n.01"]
+    assert cap_post_labels("p", iter(["c", "a", "b"]), None) == ["a", "b", "c"]
+    many = [f"s{i:03d}" for i in range(100)]
+    default = cap_post_labels("p", many[::-1])
+    assert len(default) == 64 and default == sorted(default) and set(default) <= set(many)
+    assert cap_post_labels("p", many, None) == many
+    assert cap_post_labels("p", []) == []
+
+
+@pytest.mark.parametrize("cap", [1, 0, -3])
+def test_cap_post_labels_refuses_the_caps_the_tables_refuse(cap):
+    with pytest.raises(ConfigError, match="at least 2"):
+        cap_post_labels("p", ["a.n.01", "b.n.01", "c.n.01"], cap)
+    with pytest.raises(ConfigError, match="at least 2"):
+        synset_post_counts(POSTS, max_labels_per_post=cap)
