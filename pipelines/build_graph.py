@@ -24,6 +24,7 @@ the same bytes on every runner.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import sys
@@ -52,6 +53,7 @@ from datagraph.dedup import (
     post_records,
     tagset_key,
 )
+from datagraph.distinct import DEFAULT_LIMIT as DEFAULT_DISTINCT_LIMIT
 from datagraph.distinct import DistinctSketch
 from datagraph.errors import DatagraphError
 from datagraph.schema import DEAD_LETTER_SCHEMA, MAPPING_SCHEMA, VOCABULARY_SCHEMA
@@ -273,26 +275,37 @@ def _drop_near_duplicate(joined: tuple[str, dict]) -> Iterator[Any]:
 
 # --- 3-4. vocabulary -------------------------------------------------------------------------
 class TagStatsCombine(beam.CombineFn):
-    """(posts, DistinctSketch of users) for one raw tag; a post without user_id is its own user."""
+    """(posts, distinct users) for one raw tag; a post without user_id is its own user.
 
-    def create_accumulator(self) -> tuple[int, DistinctSketch]:
-        return (0, DistinctSketch())
+    The accumulator is [posts, set of user hashes]; the set is cut back to the
+    ``DistinctSketch`` limit of smallest hashes whenever it doubles, which keeps exactly what a
+    sketch of all the values would keep, at one set insert per post.
+    """
 
-    def add_input(self, acc: tuple, user: str) -> tuple:
-        n, sketch = acc
-        return (n + 1, sketch.merge([DistinctSketch.of([user])]))
+    limit = DEFAULT_DISTINCT_LIMIT
 
-    def add_inputs(self, acc: tuple, users: Iterable[str]) -> tuple:
-        users = list(users)
-        n, sketch = acc
-        return (n + len(users), sketch.merge([DistinctSketch.of(users)]))
+    def create_accumulator(self) -> list:
+        return [0, set()]
 
-    def merge_accumulators(self, accs: Iterable[tuple]) -> tuple:
-        accs = list(accs)
-        return (sum(n for n, _ in accs), accs[0][1].merge(s for _, s in accs[1:]))
+    def _trim(self, hashes: set[int]) -> set[int]:
+        return set(heapq.nsmallest(self.limit, hashes)) if len(hashes) > 2 * self.limit else hashes
 
-    def extract_output(self, acc: tuple) -> tuple[int, int]:
-        return (acc[0], acc[1].count())
+    def add_input(self, acc: list, user: str) -> list:
+        acc[0] += 1
+        acc[1].add(DistinctSketch.hash(user))
+        acc[1] = self._trim(acc[1])
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[list]) -> list:
+        merged = [0, set()]
+        for n, hashes in accs:
+            merged[0] += n
+            merged[1] |= hashes
+            merged[1] = self._trim(merged[1])
+        return merged
+
+    def extract_output(self, acc: list) -> tuple[int, int]:
+        return (acc[0], DistinctSketch(acc[1], self.limit).count())
 
 
 class MapVocabularyFn(beam.DoFn):
@@ -607,17 +620,37 @@ def _runner_name(beam_args: list[str]) -> str:
 
 
 def _flink_hint(exc: Exception, options: PipelineOptions, runner: str) -> str | None:
-    """One sentence for the FlinkRunner failure users hit first: no job-server jar."""
+    """One sentence for the FlinkRunner failures that only show once the pipeline runs.
+
+    Without --flink_job_server_jar, Beam 2.77 downloads its job-server jar from Maven Central (then
+    a Google mirror) into ~/.apache_beam/cache/jars; offline that is a RuntimeError "Unable to
+    fetch remote job server jar at URL: ...". With --flink_submit_uber_jar, an unreachable
+    --flink_master is a requests ConnectionError. Settings that cannot work at all are refused
+    before this, by ``pipelines.options.check_flink_options``.
+    """
     if runner != "FlinkRunner":
         return None
-    text = f"{type(exc).__name__}: {exc}"
-    jar = options.get_all_options().get("flink_job_server_jar")
-    if jar is None and any(w in text.lower() for w in ("jar", "maven", "urlopen", "download")):
+    import requests
+
+    marker = "Unable to fetch remote job server jar at "
+    if marker in str(exc):
+        url = str(exc).partition(marker)[2].split(": ", 1)[0]
+        reason = getattr(exc.__context__, "reason", exc.__context__)
+        if options.get_all_options().get("flink_job_server_jar"):
+            return (
+                f"FlinkRunner could not download --flink_job_server_jar {url} ({reason}): "
+                "download it on a connected machine and pass its local path (see docs/flink.md)"
+            )
         return (
-            "FlinkRunner could not get Beam's Flink job-server jar (it is downloaded from Maven "
-            "Central, which this machine cannot reach): download "
-            "beam-runners-flink-<flink version>-job-server-2.77.0.jar on a connected machine and "
-            "pass --flink_job_server_jar=/path/to/it (see docs/flink.md)"
+            f"FlinkRunner needs Beam's Flink job-server jar and could not download it from {url} "
+            f"({reason}): download it on a connected machine and pass "
+            f"--flink_job_server_jar=/path/to/{url.rsplit('/', 1)[-1]} (see docs/flink.md)"
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.request is not None:
+        endpoint = exc.request.url.rsplit("/v1/", 1)[0]
+        return (
+            f"FlinkRunner could not reach the Flink cluster's REST endpoint {endpoint}: start the "
+            "cluster or fix --flink_master (see docs/flink.md)"
         )
     return None
 

@@ -3,13 +3,19 @@
 Beam's own options (``--runner``, ``--flink_master``, ``--flink_job_server_jar``,
 ``--environment_type``, ``--dask_client_address``, ...) pass through untouched; datagraph's are
 parsed here. ``--runner DaskRunner`` is accepted as a short name for Beam's
-``apache_beam.runners.dask.dask_runner.DaskRunner``, and FnApiRunner is the default.
+``apache_beam.runners.dask.dask_runner.DaskRunner``, and FnApiRunner is the default. FlinkRunner
+settings that cannot work (a job-server jar that is missing or not a jar, no ``java``) are refused
+here, before anything is read (docs/flink.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import zipfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
 
 from datagraph.cooccurrence import DEFAULT_MAX_LABELS_PER_POST
 from datagraph.dedup import DEFAULT_KEEP_PER_USER_TAGSET, DEFAULT_MAX_DISTANCE
@@ -105,18 +111,88 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
         taxonomy, taxonomy_path = "lvis", args.lvis_categories
     config = BuildGraphConfig(
         inputs=tuple(args.input),
-        output=args.output,
+        output=_absolute(args.output),
         taxonomy=taxonomy,
-        taxonomy_path=taxonomy_path,
-        exclude_media=args.exclude_media,
+        taxonomy_path=_absolute(taxonomy_path),
+        exclude_media=_absolute(args.exclude_media),
         near_duplicate_distance=args.near_duplicate_distance,
         keep_per_user_tagset=args.keep_per_user_tagset,
         min_posts=args.min_posts,
         min_users=args.min_users,
         max_labels_per_post=args.max_labels_per_post,
         map_buckets=args.map_buckets,
-        aliases=tuple(args.aliases),
+        aliases=tuple(_absolute(a) for a in args.aliases),
     )
     config.check()
     runner = RUNNER_ALIASES.get(args.runner, args.runner)
-    return config, args, [f"--runner={runner}", *beam_args]
+    beam_args = [f"--runner={runner}", *beam_args]
+    check_flink_options(beam_args)
+    return config, args, beam_args
+
+
+def _absolute(path: str | None) -> str | None:
+    """A local path made absolute (URLs unchanged): workers outside the submitting process
+    (Flink TaskManagers, an external worker pool) do not share its working directory."""
+    if path is None or urlparse(path).scheme not in ("", "file"):
+        return path
+    return str(Path(path.removeprefix("file://")).resolve())
+
+
+def flink_job_server_jar_name(flink_version: str) -> str:
+    """The file name of Beam's Flink job-server jar, as Maven Central and Beam's jar cache name it:
+    ``beam-runners-flink-2.2-job-server-2.77.0.jar`` for Flink 2.2 with apache-beam 2.77.0."""
+    from apache_beam.version import __version__ as beam_version
+
+    return f"beam-runners-flink-{flink_version}-job-server-{beam_version}.jar"
+
+
+def check_flink_options(beam_args: list[str]) -> None:
+    """Raise ConfigError for FlinkRunner settings that cannot work, before anything runs.
+
+    Beam finds these late and loudly: a ``--flink_job_server_jar`` path that does not exist is a
+    ValueError about jar URLs, a file that is not a jar (a truncated download, a saved error page)
+    fails after three restarts of the job server, and without ``java`` the job server cannot
+    start. A jar that Beam must download first is not checked here (that needs the network):
+    ``pipelines.build_graph._flink_hint`` turns a failed download into one sentence.
+    """
+    runner = next(a.split("=", 1)[1] for a in beam_args if a.startswith("--runner="))
+    if runner.rsplit(".", 1)[-1] != "FlinkRunner":
+        return
+    from apache_beam.options.pipeline_options import (
+        FlinkRunnerOptions,
+        JobServerOptions,
+        PipelineOptions,
+    )
+    from apache_beam.runners.portability.flink_runner import MAGIC_HOST_NAMES
+    from apache_beam.utils.subprocess_server import JavaJarServer
+
+    options = PipelineOptions(beam_args)
+    flink = options.view_as(FlinkRunnerOptions)
+    server = options.view_as(JobServerOptions)
+    # Beam's FlinkRunner.default_job_server: an uber jar is sent to the cluster's REST API (no
+    # local java; the jar's Flink version is the cluster's), else a local java job server runs.
+    uber_jar = flink.flink_submit_uber_jar and flink.flink_master.strip() not in MAGIC_HOST_NAMES
+    name = flink_job_server_jar_name(
+        "<the cluster's Flink version>" if uber_jar else flink.flink_version
+    )
+    jar = flink.flink_job_server_jar
+    if jar and not urlparse(jar).scheme and not Path(jar).is_file():
+        raise ConfigError(
+            f"--flink_job_server_jar {jar} does not exist: pass the path of the downloaded {name} "
+            "(see docs/flink.md)"
+        )
+    local = Path(jar) if jar and Path(jar).is_file() else None
+    if not jar and not uber_jar:
+        cached = Path(server.jar_cache_dir or JavaJarServer.JAR_CACHE) / name
+        local = cached if cached.is_file() else None
+    if local is not None and not zipfile.is_zipfile(local):
+        raise ConfigError(
+            f"{local} is not a jar (zip) file, perhaps a truncated download or a saved error "
+            f"page: download {name} again (see docs/flink.md)"
+        )
+    if not uber_jar and shutil.which(server.job_server_java_launcher) is None:
+        raise ConfigError(
+            f"FlinkRunner starts Beam's Flink job server with {server.job_server_java_launcher!r}, "
+            "which is not installed: install Java 17 (apt-get install openjdk-17-jre-headless) "
+            "or pass --job_server_java_launcher=/path/to/java (see docs/flink.md)"
+        )

@@ -214,7 +214,7 @@ def test_same_bytes_on_dask(sample_slice, reference, tmp_path):
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     client = Client(cluster)
     try:
@@ -278,3 +278,28 @@ def test_reads_fsspec_urls_and_globs(posts_file, built, tmp_path):
     manifest = _run(url, tmp_path / "out")
     assert manifest["counts"]["read"] == built[0]["counts"]["read"]
     assert manifest["inputs"][0]["size_bytes"] == posts_file.stat().st_size
+
+
+def test_tag_stats_combiner_agrees_with_a_sketch_of_everything():
+    """Split, merged and trimmed any way, the combiner counts what one DistinctSketch counts."""
+    import random
+
+    from datagraph.distinct import DistinctSketch
+    from pipelines.build_graph import TagStatsCombine
+
+    class Small(TagStatsCombine):
+        limit = 8
+
+    users = [f"user{i % 300}" for i in range(1000)]
+    expected = (len(users), DistinctSketch.of(users, limit=8).count())
+    rng = random.Random(0)
+    for _ in range(5):
+        rng.shuffle(users)
+        combine = Small()
+        parts = []
+        for start in range(0, len(users), 97):
+            acc = combine.create_accumulator()
+            for user in users[start : start + 97]:
+                acc = combine.add_input(acc, user)
+            parts.append(acc)
+        assert combine.extract_output(combine.merge_accumulators(parts)) == expected
