@@ -109,7 +109,7 @@ class ReadPostsFn(beam.DoFn):
 
 # --- 2. deduplicate --------------------------------------------------------------------------
 class BestRowCombine(beam.CombineFn):
-    """(the best PostRecord by row_order, how many there were): one row per key survives."""
+    """([the best PostRecord by row_order], how many there were): one row per key survives."""
 
     def create_accumulator(self) -> tuple[PostRecord | None, int]:
         return (None, 0)
@@ -123,7 +123,8 @@ class BestRowCombine(beam.CombineFn):
         return (best_row(rows) if rows else None, sum(n for _, n in accs))
 
     def extract_output(self, acc: tuple) -> tuple:
-        return acc
+        best, n = acc
+        return ([best] if best is not None else [], n)
 
 
 class BestRowsCombine(beam.CombineFn):
@@ -148,19 +149,27 @@ class BestRowsCombine(beam.CombineFn):
         return acc
 
 
-def _keep_best(keyed_result: tuple[Any, tuple], reason: str) -> Iterator[Any]:
-    _, (best, n) = keyed_result
-    if n > 1:
-        yield _stat(f"dropped.{reason}", n - 1)
-    yield ("rows", best)
-
-
-def _keep_rows(keyed_result: tuple[Any, tuple], reason: str) -> Iterator[Any]:
+def _keep(keyed_result: tuple[Any, tuple[list, int]], reason: str) -> Iterator[Any]:
+    """The kept rows of one key, and the others counted as dropped for ``reason``."""
     _, (rows, n) = keyed_result
     if n > len(rows):
         yield _stat(f"dropped.{reason}", n - len(rows))
     for row in rows:
         yield ("rows", row)
+
+
+def _best_per_key(
+    rows: beam.PCollection, name: str, key: Any, combine: beam.CombineFn, reason: str
+) -> tuple[beam.PCollection, beam.PCollection]:
+    """(kept rows, stats): rows keyed by ``key``, the best kept by ``combine``."""
+    kept = (
+        rows
+        | f"Key by {name}" >> beam.Map(lambda r: (key(r), r))
+        | f"Best per {name}" >> beam.CombinePerKey(combine)
+        | f"Drop {reason}" >> beam.FlatMap(_keep, reason)
+    )
+    split = _split(kept, f"After {name}", ("rows", "stats"))
+    return split["rows"], split["stats"]
 
 
 class DropExcludedFn(beam.DoFn):
@@ -190,15 +199,10 @@ class Deduplicate(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         k = self.config.near_duplicate_distance
-        by_id = (
-            records
-            | "Key by post_id" >> beam.Map(lambda r: (r.post_id, r))
-            | "Best row per post_id" >> beam.CombinePerKey(BestRowCombine())
-            | "Drop repeated ids" >> beam.FlatMap(_keep_best, "duplicate_post_id")
+        rows, id_stats = _best_per_key(
+            records, "post_id", lambda r: r.post_id, BestRowCombine(), "duplicate_post_id"
         )
-        by_id = _split(by_id, "By id", ("rows", "stats"))
-        stats = [by_id["stats"]]
-        rows = by_id["rows"]
+        stats = [id_stats]
         if self.config.exclude_media:
             excluded = rows | "Drop eval media" >> beam.ParDo(
                 DropExcludedFn(self.config.exclude_media, k)
@@ -209,15 +213,11 @@ class Deduplicate(beam.PTransform):
 
         with_sha = rows | "Has sha256" >> beam.Filter(lambda r: r.media_sha256 is not None)
         no_sha = rows | "No sha256" >> beam.Filter(lambda r: r.media_sha256 is None)
-        by_sha = (
-            with_sha
-            | "Key by sha256" >> beam.Map(lambda r: (r.media_sha256, r))
-            | "Best row per sha256" >> beam.CombinePerKey(BestRowCombine())
-            | "Drop repeated media" >> beam.FlatMap(_keep_best, "duplicate_media")
+        sha_rows, sha_stats = _best_per_key(
+            with_sha, "sha256", lambda r: r.media_sha256, BestRowCombine(), "duplicate_media"
         )
-        by_sha = _split(by_sha, "By sha256", ("rows", "stats"))
-        stats.append(by_sha["stats"])
-        rows = (by_sha["rows"], no_sha) | "After sha256" >> beam.Flatten()
+        stats.append(sha_stats)
+        rows = (sha_rows, no_sha) | "After sha256" >> beam.Flatten()
 
         with_phash = rows | "Has phash" >> beam.Filter(lambda r: r.media_phash is not None)
         no_phash = rows | "No phash" >> beam.Filter(lambda r: r.media_phash is None)
@@ -248,16 +248,15 @@ class Deduplicate(beam.PTransform):
 
         has_key = rows | "Has user and tags" >> beam.Filter(lambda r: r.user_id and r.tags)
         no_key = rows | "No user or tags" >> beam.Filter(lambda r: not (r.user_id and r.tags))
-        spam = (
-            has_key
-            | "Key by user tag set" >> beam.Map(lambda r: (tagset_key(r.user_id, r.tags), r))
-            | "Best rows per tag set"
-            >> beam.CombinePerKey(BestRowsCombine(self.config.keep_per_user_tagset))
-            | "Drop user spam" >> beam.FlatMap(_keep_rows, "user_spam")
+        spam_rows, spam_stats = _best_per_key(
+            has_key,
+            "user tag set",
+            lambda r: tagset_key(r.user_id, r.tags),
+            BestRowsCombine(self.config.keep_per_user_tagset),
+            "user_spam",
         )
-        spam = _split(spam, "Spam", ("rows", "stats"))
-        stats.append(spam["stats"])
-        kept = (spam["rows"], no_key) | "Kept" >> beam.Flatten()
+        stats.append(spam_stats)
+        kept = (spam_rows, no_key) | "Kept" >> beam.Flatten()
         kept_stat = kept | "Count kept" >> beam.Map(lambda _: _stat("kept_posts")[1])
         all_stats = (*stats, kept_stat) | "Dedup stats" >> beam.Flatten()
         return kept, all_stats
