@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -69,6 +70,21 @@ VOCABULARY_SCHEMA = pa.schema(
         ("stop_reason", pa.string()),
     ]
 )
+
+
+def vocabulary_row(raw_tag: str, n_posts: int, n_users: int, normalized: Any) -> tuple:
+    """One VOCABULARY_SCHEMA row (a tuple in column order) from a tag's counts and its
+    ``NormalizedTag``: how build_graph and its engine-free reference both make the table."""
+    return (
+        raw_tag,
+        n_posts,
+        n_users,
+        normalized.canonical,
+        list(normalized.tokens),
+        normalized.is_stopword,
+        normalized.stop_reason,
+    )
+
 
 NORMALIZED_TAG_SCHEMA = pa.schema(
     [

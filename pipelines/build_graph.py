@@ -56,7 +56,12 @@ from datagraph.dedup import (
 from datagraph.distinct import DEFAULT_LIMIT as DEFAULT_DISTINCT_LIMIT
 from datagraph.distinct import DistinctSketch
 from datagraph.errors import DatagraphError
-from datagraph.schema import DEAD_LETTER_SCHEMA, MAPPING_SCHEMA, VOCABULARY_SCHEMA
+from datagraph.schema import (
+    DEAD_LETTER_SCHEMA,
+    MAPPING_SCHEMA,
+    VOCABULARY_SCHEMA,
+    vocabulary_row,
+)
 from pipelines.io import WriteTable
 from pipelines.options import BuildGraphConfig, parse_build_graph_args
 
@@ -197,7 +202,7 @@ class Deduplicate(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         k = self.config.near_duplicate_distance
         rows, id_stats = _best_per_key(
             records, "post_id", lambda r: r.post_id, BestRowCombine(), "duplicate_post_id"
@@ -327,18 +332,7 @@ class MapVocabularyFn(beam.DoFn):
         mapping = self.mapper.map(tags).to_pylist()
         for (tag, n_posts, n_users), row in zip(entries, mapping, strict=True):
             norm = self.mapper.normalizer.normalize(tag)
-            yield (
-                "vocabulary",
-                (
-                    tag,
-                    n_posts,
-                    n_users,
-                    norm.canonical,
-                    list(norm.tokens),
-                    norm.is_stopword,
-                    norm.stop_reason,
-                ),
-            )
+            yield ("vocabulary", vocabulary_row(tag, n_posts, n_users, norm))
             yield ("mapping", tuple(row[name] for name in MAPPING_SCHEMA.names))
             yield _stat("mapped_tags" if row["synset_id"] else "unmapped_tags")
 
