@@ -267,8 +267,8 @@ def _build_sample_graph(output: Path) -> None:
         result = build_graph_from_posts([str(sample_data_dir() / "posts.jsonl")], lvis)
         result.graph.save(output)
     console.print(
-        f"label graph of {result.posts:,} posts ({result.labelled_posts:,} labelled; "
-        f"{result.repeated_post_rows:,} repeated ids and {result.dead_letters:,} dead letters "
+        f"label graph of {result.posts:,} kept posts ({result.labelled_posts:,} labelled; "
+        f"{sum(result.dropped.values()):,} duplicates and {result.dead_letters:,} dead letters "
         f"of {result.rows_read:,} rows): {result.graph!r}; saved to {output}"
     )
     top = result.graph.cooccurring("dog.n.01", k=3, by="count")

@@ -234,3 +234,51 @@ def post_records(posts: pa.Table) -> list[PostRecord]:
         tags = {tag for tag in tags if tag.strip().strip("#")}
         records.append(PostRecord(post_id, user_id, created_at, sha, phash, tuple(sorted(tags))))
     return records
+
+
+def deduplicate(
+    records: Iterable[PostRecord],
+    *,
+    exclude: ExcludeSet | None = None,
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+    keep_per_user_tagset: int = DEFAULT_KEEP_PER_USER_TAGSET,
+) -> tuple[list[PostRecord], dict[str, int]]:
+    """The five checks of this module, in order, on one machine (no engine).
+
+    Returns the kept records sorted by post_id and the dropped count of every reason in
+    DROP_REASONS; build_graph applies the same functions in Beam and keeps the same posts.
+    """
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+
+    def best_per(rows: Iterable[PostRecord], key, keep: int, reason: str) -> list[PostRecord]:
+        groups: dict[object, list[PostRecord]] = {}
+        for row in rows:
+            groups.setdefault(key(row), []).append(row)
+        kept = []
+        for group in groups.values():
+            group.sort(key=lambda r: r.row_order)
+            kept.extend(group[:keep])
+            dropped[reason] += max(0, len(group) - keep)
+        return kept
+
+    rows = best_per(records, lambda r: r.post_id, 1, "duplicate_post_id")
+    if exclude is not None:
+        rows, before = [r for r in rows if not exclude.matches(r)], len(rows)
+        dropped["eval_contamination"] = before - len(rows)
+    with_sha = [r for r in rows if r.media_sha256 is not None]
+    rows = [r for r in rows if r.media_sha256 is None]
+    rows += best_per(with_sha, lambda r: r.media_sha256, 1, "duplicate_media")
+    buckets: dict[tuple[int, int], list[tuple[tuple[int, str], str, int]]] = {}
+    for r in rows:
+        if r.media_phash is not None:
+            for band in phash_bands(r.media_phash, max_distance):
+                buckets.setdefault(band, []).append((r.rank, r.post_id, r.media_phash))
+    losers = {loser for b in buckets.values() for loser in near_duplicate_losers(b, max_distance)}
+    dropped["near_duplicate_media"] = len(losers)
+    rows = [r for r in rows if r.post_id not in losers]
+    checked = [r for r in rows if r.user_id and r.tags]
+    rows = [r for r in rows if not (r.user_id and r.tags)]
+    rows += best_per(
+        checked, lambda r: tagset_key(r.user_id, r.tags), keep_per_user_tagset, "user_spam"
+    )
+    return sorted(rows, key=lambda r: r.post_id), dropped

@@ -303,3 +303,27 @@ def test_tag_stats_combiner_agrees_with_a_sketch_of_everything():
                 acc = combine.add_input(acc, user)
             parts.append(acc)
         assert combine.extract_output(combine.merge_accumulators(parts)) == expected
+
+
+def test_engine_free_path_keeps_the_same_posts_and_graph(
+    posts_file, exclude_file, built, sample_slice, reference
+):
+    """datagraph.local_graph (no Beam) applies the same rules: same counts, same graph bytes."""
+    from datagraph.dedup import ExcludeSet
+    from datagraph.local_graph import build_graph_from_posts
+    from datagraph.taxonomy import load_taxonomy
+
+    manifest, output = built
+    local = build_graph_from_posts([str(posts_file)], exclude=ExcludeSet.read(exclude_file))
+    assert local.dropped == manifest["counts"]["dropped"]
+    assert (local.posts, local.labelled_posts) == (
+        manifest["counts"]["kept"],
+        manifest["counts"]["labelled_posts"],
+    )
+
+    lvis = load_taxonomy("lvis", ROOT / "sample_data" / "lvis_sample_categories.json")
+    saved = build_graph_from_posts([str(sample_slice)], lvis).graph.save(
+        output.parent / "local_graph"
+    )
+    digests = {f"graph/{k}": v for k, v in _digests(saved).items()}
+    assert digests == {k: v for k, v in reference[1].items() if k.startswith("graph/")}

@@ -31,10 +31,11 @@ def test_counts_reconcile(posts_file):
     result = build_graph_from_posts([str(posts_file)])
     assert result.rows_read == 7
     assert result.dead_letters == 2
-    assert result.repeated_post_rows == 1
+    assert result.dropped["duplicate_post_id"] == 1
+    assert sum(result.dropped.values()) == 1
     assert result.posts == 4
     assert result.labelled_posts == 3
-    assert result.rows_read == result.posts + result.repeated_post_rows + result.dead_letters
+    assert result.rows_read == result.posts + sum(result.dropped.values()) + result.dead_letters
     assert result.graph.build_info["total_posts"] == 4
 
 
