@@ -220,6 +220,22 @@ class Concept:
     kind: str  # animal | food | other (for affixes)
 
 
+class _WeightedPick:
+    """``int(rng.choice(len(weights), p=weights))`` with the cumulative weights made once.
+
+    Generator.choice rebuilds them on every call, which made generating n posts O(n^2) (its
+    user weights grow with n). This draws the same one double and searches the same normalized
+    cumulative sum, so it picks exactly what ``rng.choice`` would (the committed sample checks it).
+    """
+
+    def __init__(self, weights: np.ndarray):
+        cdf = np.cumsum(weights)
+        self.cdf = cdf / cdf[-1]
+
+    def __call__(self, rng: np.random.Generator) -> int:
+        return int(self.cdf.searchsorted(rng.random(), side="right"))
+
+
 def _zipf_weights(n: int, exponent: float) -> np.ndarray:
     weights = 1.0 / np.arange(1, n + 1) ** exponent
     return weights / weights.sum()
@@ -392,7 +408,7 @@ class PostGenerator:
         """``n_posts`` raw records (with planted duplicates) and malformed JSONL lines."""
         rng = self.rng
         n_users = max(10, n_posts // 7)
-        user_weights = _zipf_weights(n_users, 0.9)
+        pick_user = _WeightedPick(_zipf_weights(n_users, 0.9))
         start = datetime(2015, 1, 1, tzinfo=UTC)
         ids = rng.permutation(np.arange(10_000_000, 10_000_000 + n_posts * 2))
         spam_users = [f"u{n_users + i:06d}" for i in range(max(1, n_posts // 1500))]
@@ -406,7 +422,7 @@ class PostGenerator:
             if records and roll < 0.025:  # re-upload: same media, new post
                 source = records[int(rng.integers(len(records)))]
                 copy = dict(source, post_id=str(ids[next_id]))
-                copy["user_id"] = f"u{int(rng.choice(n_users, p=user_weights)):06d}"
+                copy["user_id"] = f"u{pick_user(rng):06d}"
                 records.append(copy)
                 next_id += 1
                 continue
@@ -425,7 +441,7 @@ class PostGenerator:
                 next_id += 1
                 continue
             tags, _, lang = self.hashtags()
-            user = f"u{int(rng.choice(n_users, p=user_weights)):06d}"
+            user = f"u{pick_user(rng):06d}"
             if roll > 0.985:  # per-user spam: the same tag set again
                 user = spam_users[int(rng.integers(len(spam_users)))]
                 tags = ["#follow4follow", "#dog", "#puppy", "#instagood", "#likeforlike"]
