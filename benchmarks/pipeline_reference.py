@@ -30,7 +30,6 @@ with the manifest's ``counts``, the outputs' sha256 and the seconds of each stag
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -42,12 +41,17 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from datagraph.cooccurrence import cooccurrence_counts, synset_post_counts
+from datagraph.cooccurrence import (
+    COOCCURRENCE_SCHEMA,
+    SYNSET_COUNT_SCHEMA,
+    cooccurrence_counts,
+    synset_post_counts,
+)
 from datagraph.dedup import DROP_REASONS, ExcludeSet, PostRecord, band_widths
 from datagraph.distinct import DEFAULT_LIMIT, DistinctSketch
 from datagraph.extract import extract_hashtags
 from datagraph.graph import LabelGraph
-from datagraph.graph_files import parquet_bytes, write_atomic
+from datagraph.graph_files import write_atomic
 from datagraph.mapping import HashtagMapper
 from datagraph.readers import expand_inputs, read_posts
 from datagraph.schema import (
@@ -58,13 +62,10 @@ from datagraph.schema import (
 )
 from datagraph.taxonomy import load_taxonomy
 from datagraph.wordnet import WordNet
+from pipelines.io import table_from_rows, write_table
 from pipelines.options import BuildGraphConfig, parse_build_graph_args
 
 NO_TIME = 2**63 - 1  # PostRecord.rank: posts without created_at rank last
-SYNSET_COUNT_SCHEMA = pa.schema([("synset_id", pa.string()), ("n_posts", pa.int64())])
-COOCCURRENCE_SCHEMA = pa.schema(
-    [("synset_a", pa.string()), ("synset_b", pa.string()), ("n_posts", pa.int64())]
-)
 _TAGS = pl.List(pl.String)
 
 
@@ -270,15 +271,6 @@ def tag_stats(kept: pl.DataFrame) -> pl.DataFrame:
     return stats.rename({"tags": "raw_tag"})
 
 
-def rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    """Row tuples (schema order) as a table, as ``pipelines.io.table_from_rows`` makes it."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-    return pa.Table.from_arrays(
-        [pa.array(list(values), field.type) for values, field in zip(columns, schema, strict=True)],
-        schema=schema,
-    )
-
-
 def vocabulary_tables(
     stats: pl.DataFrame, mapper: HashtagMapper
 ) -> tuple[pa.Table, pa.Table, dict[str, int]]:
@@ -294,8 +286,8 @@ def vocabulary_tables(
     counts = {"mapped_tags": mapped, "unmapped_tags": len(mapping) - mapped}
     mapping_rows = [tuple(row[name] for name in MAPPING_SCHEMA.names) for row in mapping]
     return (
-        rows_table(vocabulary, VOCABULARY_SCHEMA),
-        rows_table(mapping_rows, MAPPING_SCHEMA),
+        table_from_rows(vocabulary, VOCABULARY_SCHEMA),
+        table_from_rows(mapping_rows, MAPPING_SCHEMA),
         counts,
     )
 
@@ -319,8 +311,8 @@ def label_counts(labels: pa.Table, cap: int) -> tuple[pa.Table, pa.Table, int]:
     pairs = cooccurrence_counts(labels, max_labels_per_post=cap).to_pylist()
     labelled = pl.from_arrow(labels.select(["post_id"]))["post_id"].n_unique()
     return (
-        rows_table(sorted(tuple(r.values()) for r in synsets), SYNSET_COUNT_SCHEMA),
-        rows_table(sorted(tuple(r.values()) for r in pairs), COOCCURRENCE_SCHEMA),
+        table_from_rows(sorted(tuple(r.values()) for r in synsets), SYNSET_COUNT_SCHEMA),
+        table_from_rows(sorted(tuple(r.values()) for r in pairs), COOCCURRENCE_SCHEMA),
         labelled,
     )
 
@@ -355,7 +347,7 @@ def build_reference(config: BuildGraphConfig) -> dict:
         "mapping": mapping,
         "synset_counts": synsets,
         "cooccurrence": pairs,
-        "dead_letters": rows_table(
+        "dead_letters": table_from_rows(
             sorted(dead, key=lambda r: (r[0], r[1] or 0, r)), DEAD_LETTER_SCHEMA
         ),
     }
@@ -403,14 +395,9 @@ def build_reference(config: BuildGraphConfig) -> dict:
 
 
 def write_parquet(directory: Path, name: str, table: pa.Table) -> dict:
-    """``<directory>/<name>.parquet`` with the pipeline's fixed Parquet settings."""
-    data = parquet_bytes(table)
-    write_atomic(directory / f"{name}.parquet", lambda handle: handle.write(data))
-    return {
-        "path": f"{name}.parquet",
-        "rows": table.num_rows,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    """``<directory>/<name>.parquet`` written as the pipeline writes it (``pipelines.io``)."""
+    _, path, rows, sha256 = write_table(str(directory), name, table)
+    return {"path": path, "rows": rows, "sha256": sha256}
 
 
 def main(argv: list[str] | None = None, say: Callable[[str], object] = print) -> dict:

@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from datagraph.cooccurrence import cap_post_labels
+from datagraph.cooccurrence import COOCCURRENCE_SCHEMA, SYNSET_COUNT_SCHEMA, cap_post_labels
 from datagraph.dedup import (
     DROP_REASONS,
     ExcludeSet,
@@ -63,14 +62,10 @@ from datagraph.schema import (
     vocabulary_row,
 )
 from pipelines.io import WriteTable
-from pipelines.options import BuildGraphConfig, parse_build_graph_args
+from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
 
 NAMESPACE = "datagraph.build_graph"
 MANIFEST_FORMAT_VERSION = 1
-SYNSET_COUNT_SCHEMA = pa.schema([("synset_id", pa.string()), ("n_posts", pa.int64())])
-COOCCURRENCE_SCHEMA = pa.schema(
-    [("synset_a", pa.string()), ("synset_b", pa.string()), ("n_posts", pa.int64())]
-)
 _LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
 
@@ -570,7 +565,7 @@ def run(argv: list[str]) -> dict | None:
         else None
     )
     options = PipelineOptions(beam_args)
-    runner = _runner_name(beam_args)
+    runner = runner_name(beam_args)
     if args.dry_run:
         _say(
             args,
@@ -605,11 +600,6 @@ def _run_pipeline(options: PipelineOptions, config, files, runner: str):
         if message:
             raise DatagraphError(message) from None
         raise
-
-
-def _runner_name(beam_args: list[str]) -> str:
-    runner = next(a.split("=", 1)[1] for a in beam_args if a.startswith("--runner="))
-    return runner.rsplit(".", 1)[-1]
 
 
 def _flink_hint(exc: Exception, options: PipelineOptions, runner: str) -> str | None:

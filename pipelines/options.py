@@ -130,6 +130,13 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
     return config, args, beam_args
 
 
+def runner_name(beam_args: list[str]) -> str:
+    """The runner's class name (``FlinkRunner``) from the ``--runner=`` argument that
+    ``parse_build_graph_args`` always puts first."""
+    runner = next(a.split("=", 1)[1] for a in beam_args if a.startswith("--runner="))
+    return runner.rsplit(".", 1)[-1]
+
+
 def _absolute(path: str | None) -> str | None:
     """A local path made absolute (URLs unchanged): workers outside the submitting process
     (Flink TaskManagers, an external worker pool) do not share its working directory."""
@@ -155,8 +162,7 @@ def check_flink_options(beam_args: list[str]) -> None:
     start. A jar that Beam must download first is not checked here (that needs the network):
     ``pipelines.build_graph._flink_hint`` turns a failed download into one sentence.
     """
-    runner = next(a.split("=", 1)[1] for a in beam_args if a.startswith("--runner="))
-    if runner.rsplit(".", 1)[-1] != "FlinkRunner":
+    if runner_name(beam_args) != "FlinkRunner":
         return
     from apache_beam.options.pipeline_options import (
         FlinkRunnerOptions,
