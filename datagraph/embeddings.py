@@ -17,9 +17,7 @@ not embedded again.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datagraph.errors import ConfigError
+from datagraph.graph_files import write_atomic
 
 DEFAULT_MODEL = "default"
 
@@ -148,14 +147,7 @@ class TextEmbedder:
         )
         digest = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
         target = self.cache_dir / f"part-{digest}.parquet"
-        fd, temp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, temp)
-            os.replace(temp, target)
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
+        write_atomic(target, lambda handle: pq.write_table(table, handle))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
