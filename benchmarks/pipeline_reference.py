@@ -1,4 +1,4 @@
-"""build_graph without an engine: the same rules in polars and numpy, in one process.
+"""build_graph without an engine: the same rules on all posts at once, in one process.
 
 Usage: python benchmarks/pipeline_reference.py --input posts.jsonl --output out/ref
                                                [any option of pipelines.build_graph]
@@ -10,14 +10,10 @@ same) and applies the rules of ``datagraph.dedup`` as whole-column operations:
 1. Read with ``datagraph.readers.read_posts`` (the same validation, so the same dead letters);
    a post's tags are its ``hashtags`` field plus its caption's hashtags, distinct, sorted, empty
    ones dropped (as ``datagraph.dedup.post_records``).
-2. Sort every row once by ``PostRecord.row_order``; from then on "the first row" of any group is
-   its best row, and among distinct post_ids the row position is ``PostRecord.rank``.
-   - duplicate_post_id, duplicate_media: the first row per post_id / per media_sha256;
-   - eval_contamination: ``ExcludeSet.matches`` (only with --exclude-media);
-   - near_duplicate_media: ``near_duplicate_mask``, all pairs within max_distance bits found
-     by the same pigeonhole bands as ``phash_bands``, compared vectorized in numpy;
-   - user_spam: the first ``keep_per_user_tagset`` rows per (user, case-folded tag set), the
-     grouping that ``tagset_key`` digests.
+2. Deduplicate all posts at once with ``datagraph.post_frames.deduplicate_frame``: the
+   pipeline applies the same functions to partitions of the posts, so this checks that
+   partitioning changes nothing (``tests/test_post_frames.py`` checks the functions against
+   the per-record rules of ``datagraph.dedup``).
 3. Posts and users per raw tag (users by ``DistinctSketch``, exact below its limit, so the
    estimate is the pipeline's), the min-posts/min-users cut, one ``HashtagMapper.map`` call.
 4. Labels by a join, capped and counted by ``datagraph.cooccurrence`` (the cap is the one
@@ -37,7 +33,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -47,12 +42,12 @@ from datagraph.cooccurrence import (
     cooccurrence_counts,
     synset_post_counts,
 )
-from datagraph.dedup import DROP_REASONS, ExcludeSet, PostRecord, band_widths
+from datagraph.dedup import ExcludeSet
 from datagraph.distinct import DEFAULT_LIMIT, DistinctSketch
-from datagraph.extract import extract_hashtags
 from datagraph.graph import LabelGraph
 from datagraph.graph_files import write_atomic
 from datagraph.mapping import HashtagMapper
+from datagraph.post_frames import deduplicate_frame, post_frame
 from datagraph.readers import expand_inputs, read_posts
 from datagraph.schema import (
     DEAD_LETTER_SCHEMA,
@@ -64,9 +59,6 @@ from datagraph.taxonomy import load_taxonomy
 from datagraph.wordnet import WordNet
 from pipelines.io import table_from_rows, write_table
 from pipelines.options import BuildGraphConfig, parse_build_graph_args
-
-NO_TIME = 2**63 - 1  # PostRecord.rank: posts without created_at rank last
-_TAGS = pl.List(pl.String)
 
 
 class StageClock:
@@ -107,138 +99,6 @@ def read_inputs(files: list[str]) -> tuple[pa.Table, list[tuple], int]:
                 for row in batch.dead_letters.to_pylist()
             ]
     return pa.concat_tables(posts), dead, rows_read
-
-
-def post_frame(posts: pa.Table) -> pl.DataFrame:
-    """The PostRecord columns: created_at as UTC milliseconds and ``tags`` (distinct raw tags,
-    field + caption, sorted, without the ones that are empty once stripped of space and '#')."""
-    frame = pl.from_arrow(posts.set_column(2, "created_at", posts["created_at"].cast(pa.int64())))
-    caption_tags = pl.Series(
-        "caption_tags", [extract_hashtags(c) for c in frame["caption"].to_list()], dtype=_TAGS
-    )
-    empty = pl.lit([], dtype=_TAGS)
-    tags = pl.concat_list(pl.col("hashtags").fill_null(empty), pl.col("caption_tags"))
-    frame = frame.with_columns(caption_tags).with_columns(tags.alias("tags"))
-    distinct = frame["tags"].explode().drop_nulls().unique().to_list()
-    blank = [tag for tag in distinct if not tag.strip().strip("#")]  # Python's notion of space
-    return frame.select(
-        "post_id",
-        "user_id",
-        "created_at",
-        "media_sha256",
-        "media_phash",
-        pl.col("tags")
-        .list.eval(pl.element().filter(pl.element().is_not_null() & ~pl.element().is_in(blank)))
-        .list.unique()
-        .list.sort(),
-    )
-
-
-# --- 2. deduplicate --------------------------------------------------------------------------
-def sort_by_row_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows in ``PostRecord.row_order``: (created_at or never, post_id, user_id or "", sha256 or
-    "", phash or -1, tags). Strings sort by UTF-8 bytes, which is Python's code-point order; the
-    tags tuple compares as its tags joined by NUL."""
-    return frame.sort(
-        pl.col("created_at").fill_null(NO_TIME),
-        "post_id",
-        pl.col("user_id").fill_null(""),
-        pl.col("media_sha256").fill_null(""),
-        "media_phash",  # nulls first, as -1
-        pl.col("tags").list.join("\x00"),
-        nulls_last=False,
-        maintain_order=True,
-    )
-
-
-def first_per_key(frame: pl.DataFrame, key: pl.Expr | str, keep: int = 1) -> pl.DataFrame:
-    """The first ``keep`` rows of each key (rows already in row_order); null keys all pass."""
-    key = pl.col(key) if isinstance(key, str) else key
-    position = pl.int_range(pl.len()).over(key)
-    return frame.filter(key.is_null() | (position < keep))
-
-
-def near_duplicate_mask(phash: np.ndarray, max_distance: int) -> np.ndarray:
-    """True where an earlier element (a better-ranked post) is within ``max_distance`` bits.
-
-    ``phash`` (uint64) is in rank order. Two hashes that close agree on at least one of the
-    bands of ``datagraph.dedup.phash_bands``, so each band is sorted by (value, rank) and every
-    element is compared with the ones after it in its run of equal values, one offset at a
-    time for the whole array: the work is the sum of squared bucket sizes, as for
-    ``near_duplicate_losers``, but in numpy.
-    """
-    loser = np.zeros(phash.size, dtype=bool)
-    rank = np.arange(phash.size)
-    shift = 0
-    for width in band_widths(max_distance):
-        band = (phash >> np.uint64(shift)) & np.uint64((1 << width) - 1)
-        shift += width
-        order = np.lexsort((rank, band))
-        band, sorted_hash = band[order], phash[order]
-        active = np.arange(phash.size - 1)
-        offset = 1
-        while active.size:
-            active = active[active + offset < phash.size]
-            active = active[band[active] == band[active + offset]]
-            close = np.bitwise_count(sorted_hash[active] ^ sorted_hash[active + offset])
-            loser[order[active[close <= max_distance] + offset]] = True
-            offset += 1
-    return loser
-
-
-def excluded_mask(frame: pl.DataFrame, exclude: ExcludeSet) -> np.ndarray:
-    """``ExcludeSet.matches`` for each row, asked once per distinct (sha256, phash)."""
-    media = frame.select("media_sha256", "media_phash")
-    distinct = media.unique()
-    matches = [
-        exclude.matches(PostRecord("", None, None, sha, phash, ()))
-        for sha, phash in distinct.iter_rows()
-    ]
-    verdict = distinct.with_columns(pl.Series("excluded", matches, dtype=pl.Boolean))
-    joined = media.join(verdict, on=["media_sha256", "media_phash"], how="left", nulls_equal=True)
-    return joined["excluded"].to_numpy()
-
-
-def tagset_groups(frame: pl.DataFrame) -> pl.Expr:
-    """The per-user spam key: user and case-folded distinct tags (what ``tagset_key`` digests);
-    null for posts without a user or tags, which are never spam."""
-    distinct = frame["tags"].explode().drop_nulls().unique().to_list()
-    folded = {tag: tag.casefold().lstrip("#") for tag in distinct}
-    tagset = (
-        pl.col("tags")
-        .list.eval(pl.element().replace_strict(folded, return_dtype=pl.String))
-        .list.unique()
-        .list.sort()
-        .list.join("\x1f")
-    )
-    has_key = (pl.col("user_id").fill_null("") != "") & (pl.col("tags").list.len() > 0)
-    return pl.when(has_key).then(pl.concat_str(pl.col("user_id"), pl.lit("\x1f"), tagset))
-
-
-def deduplicate(frame: pl.DataFrame, config: BuildGraphConfig) -> tuple[pl.DataFrame, dict]:
-    """Kept posts (in row order) and the rows dropped for each of ``DROP_REASONS``."""
-    dropped = dict.fromkeys(DROP_REASONS, 0)
-
-    def drop(reason: str, kept: pl.DataFrame) -> pl.DataFrame:
-        dropped[reason] += rows.height - kept.height
-        return kept
-
-    rows = sort_by_row_order(frame)
-    rows = drop("duplicate_post_id", first_per_key(rows, "post_id"))
-    if config.exclude_media:
-        exclude = ExcludeSet.read(config.exclude_media, config.near_duplicate_distance)
-        rows = drop("eval_contamination", rows.filter(~excluded_mask(rows, exclude)))
-    rows = drop("duplicate_media", first_per_key(rows, "media_sha256"))
-    phash = rows["media_phash"]
-    has_phash = phash.is_not_null().to_numpy()
-    loser = np.zeros(rows.height, dtype=bool)
-    loser[has_phash] = near_duplicate_mask(
-        phash.filter(phash.is_not_null()).to_numpy(), config.near_duplicate_distance
-    )
-    rows = drop("near_duplicate_media", rows.filter(~loser))
-    key = tagset_groups(rows)
-    rows = drop("user_spam", first_per_key(rows, key, config.keep_per_user_tagset))
-    return rows, dropped
 
 
 # --- 3-4. vocabulary -------------------------------------------------------------------------
@@ -331,7 +191,15 @@ def build_reference(config: BuildGraphConfig) -> dict:
     with clock.stage("tags"):
         frame = post_frame(posts)
     with clock.stage("deduplicate"):
-        kept, dropped = deduplicate(frame, config)
+        exclude = None
+        if config.exclude_media:
+            exclude = ExcludeSet.read(config.exclude_media, config.near_duplicate_distance)
+        kept, dropped = deduplicate_frame(
+            frame,
+            exclude=exclude,
+            max_distance=config.near_duplicate_distance,
+            keep_per_user_tagset=config.keep_per_user_tagset,
+        )
     with clock.stage("count vocabulary"):
         stats = tag_stats(kept)
         cut = (pl.col("n_posts") >= config.min_posts) & (pl.col("n_users") >= config.min_users)

@@ -3,17 +3,23 @@
     python -m pipelines.build_graph --input 'posts/*.jsonl.gz' --output out/graph \\
         [--taxonomy visual | --lvis-categories lvis_v1_val.json] [--runner FnApiRunner]
 
-Stages (each a PTransform below; the rules themselves are library code in ``datagraph``):
+Posts travel as Arrow tables (batches of up to ``READ_BATCH_SIZE`` posts), never one element per
+post. Every grouping step routes each batch's rows to ``--partitions`` key-hash partitions,
+groups the parts of a partition, and applies a rule of ``datagraph.post_frames`` to the whole
+partition; each rule is local to its key, so the partitions' results together are the result
+on all posts. Stages:
 
-1. ReadPosts: files -> PostRecords (``datagraph.dedup.post_records``) + dead letters.
+1. Read: files -> batches of PostRecord columns (``post_frames.post_frame``) + dead letters.
 2. Deduplicate: exact post_id, evaluation-set contamination, media sha256, near-duplicate phash
-   (banded), per-user repeated tag sets; each drop counted under its reason.
-3. CountVocabulary: posts and distinct users per raw tag in one combiner
-   (``datagraph.distinct.DistinctSketch``); the min-posts/min-users cut.
-4. MapVocabulary: distinct tags in hash buckets through ``HashtagMapper`` (one per worker).
-5. LabelPosts: a CoGroupByKey join of (tag, post) with (tag, synset) -- a join rather than a side
-   input because Beam 2.77's DaskRunner silently drops ParDos with side inputs -- then each
-   post's capped synset set, synset counts and pair counts by combiners.
+   (band buckets, losers joined back by post_id), per-user repeated tag sets; each drop counted
+   under its reason.
+3. CountVocabulary: per batch, posts and the smallest user hashes per raw tag; merged per tag
+   partition (``DistinctSketch`` counts); the min-posts/min-users cut.
+4. MapVocabulary: each tag partition through ``HashtagMapper`` (one per worker).
+5. LabelPosts: (post, tag) rows joined with the same tag partition's (tag, synset) rows by a
+   CoGroupByKey -- a join rather than a side input because Beam 2.77's DaskRunner silently
+   drops ParDos with side inputs -- then routed by post_id; capped synset and pair counts per
+   partition, summed when written.
 6. Write: every table by ``pipelines.io.WriteTable``; then Finalize builds and saves the
    LabelGraph from those files and writes manifest.json last.
 
@@ -24,8 +30,6 @@ the same bytes on every runner.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import sys
 import threading
@@ -36,37 +40,50 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from datagraph.cooccurrence import COOCCURRENCE_SCHEMA, SYNSET_COUNT_SCHEMA, cap_post_labels
-from datagraph.dedup import (
-    DROP_REASONS,
-    ExcludeSet,
-    PostRecord,
-    best_row,
+from datagraph.cooccurrence import (
+    COOCCURRENCE_SCHEMA,
+    SYNSET_COUNT_SCHEMA,
+    cooccurrence_counts,
+    merge_counts,
+    synset_post_counts,
+)
+from datagraph.dedup import DROP_REASONS, ExcludeSet
+from datagraph.errors import DatagraphError
+from datagraph.post_frames import (
+    band_rows,
+    concat_frames,
+    excluded_mask,
+    first_per_key,
+    merge_tag_hashes,
     near_duplicate_losers,
-    phash_bands,
-    post_records,
+    partition_ids,
+    post_frame,
+    sort_by_row_order,
+    split_by_partition,
+    tag_counts,
+    tag_user_hashes,
     tagset_key,
 )
-from datagraph.distinct import DEFAULT_LIMIT as DEFAULT_DISTINCT_LIMIT
-from datagraph.distinct import DistinctSketch
-from datagraph.errors import DatagraphError
 from datagraph.schema import (
     DEAD_LETTER_SCHEMA,
     MAPPING_SCHEMA,
     VOCABULARY_SCHEMA,
     vocabulary_row,
 )
-from pipelines.io import WriteTable
+from pipelines.io import WriteTable, table_from_rows
 from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
 
 NAMESPACE = "datagraph.build_graph"
 MANIFEST_FORMAT_VERSION = 1
 _LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
+READ_BATCH_SIZE = 65536  # posts per read batch: the unit every later step moves
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
 
 
@@ -90,83 +107,78 @@ def _split(events: beam.PCollection, label: str, kinds: tuple[str, ...]) -> dict
     }
 
 
+# --- partitions ------------------------------------------------------------------------------
+def _frame(table: pa.Table) -> pl.DataFrame:
+    return pl.from_arrow(table)
+
+
+def _route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, pa.Table]]:
+    """(partition, Arrow table of the frame's rows in it): the elements of a grouping step."""
+    ids = partition_ids(frame, key, partitions)
+    for partition, part in split_by_partition(frame, ids, partitions):
+        yield (partition, part.to_arrow())
+
+
+def _concat(tables: Iterable[pa.Table]) -> pl.DataFrame:
+    """The tables of one partition as one frame (in whatever order the runner gave them; every
+    step sorts before it decides anything)."""
+    return concat_frames([_frame(t) for t in tables])
+
+
 # --- 1. read ---------------------------------------------------------------------------------
 class ReadPostsFn(beam.DoFn):
-    """One input file -> PostRecords; dead letters (file, line, field, error, raw) tagged."""
+    """One input file -> batches of posts (PostRecord columns) and of dead letters."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
 
     def process(self, path: str) -> Iterator[Any]:
         from datagraph.readers import read_posts
 
-        for batch in read_posts(path):
+        for batch in read_posts(path, self.batch_size):
             yield _stat("rows_read", batch.rows_read)
             if batch.dead_letters.num_rows:
                 yield _stat("dead_letters", batch.dead_letters.num_rows)
-                for row in batch.dead_letters.to_pylist():
-                    yield ("dead", tuple(row[n] for n in DEAD_LETTER_SCHEMA.names))
-            for record in post_records(batch.posts):
-                yield ("rows", record)
+                yield ("dead", batch.dead_letters)
+            if batch.posts.num_rows:
+                yield ("rows", post_frame(batch.posts).to_arrow())
 
 
 # --- 2. deduplicate --------------------------------------------------------------------------
-class BestRowCombine(beam.CombineFn):
-    """([the best PostRecord by row_order], how many there were): one row per key survives."""
-
-    def create_accumulator(self) -> tuple[PostRecord | None, int]:
-        return (None, 0)
-
-    def add_input(self, acc: tuple, row: PostRecord) -> tuple:
-        best, n = acc
-        return (row if best is None else best_row((best, row)), n + 1)
-
-    def merge_accumulators(self, accs: Iterable[tuple]) -> tuple:
-        rows = [best for best, _ in accs if best is not None]
-        return (best_row(rows) if rows else None, sum(n for _, n in accs))
-
-    def extract_output(self, acc: tuple) -> tuple:
-        best, n = acc
-        return ([best] if best is not None else [], n)
+def _route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
+    """Where a row goes: its key, or its post_id when it has none (such rows always pass, and
+    sending them all to one partition would make that one the largest)."""
+    if key is None:
+        return pl.col("post_id")
+    return pl.coalesce(pl.lit(key) if isinstance(key, pl.Series) else key, pl.col("post_id"))
 
 
-class BestRowsCombine(beam.CombineFn):
-    """(the ``keep`` best PostRecords by row_order, how many there were)."""
-
-    def __init__(self, keep: int):
-        self.keep = keep
-
-    def create_accumulator(self) -> tuple[list, int]:
-        return ([], 0)
-
-    def add_input(self, acc: tuple, row: PostRecord) -> tuple:
-        rows, n = acc
-        return (sorted([*rows, row], key=lambda r: r.row_order)[: self.keep], n + 1)
-
-    def merge_accumulators(self, accs: Iterable[tuple]) -> tuple:
-        accs = list(accs)
-        rows = sorted((r for rows, _ in accs for r in rows), key=lambda r: r.row_order)
-        return (rows[: self.keep], sum(n for _, n in accs))
-
-    def extract_output(self, acc: tuple) -> tuple:
-        return acc
+def _route_by_key(table: pa.Table, key, partitions: int) -> Iterator[tuple[int, pa.Table]]:
+    frame = _frame(table)
+    return _route(frame, _route_key(frame, key(frame)), partitions)
 
 
-def _keep(keyed_result: tuple[Any, tuple[list, int]], reason: str) -> Iterator[Any]:
-    """The kept rows of one key, and the others counted as dropped for ``reason``."""
-    _, (rows, n) = keyed_result
-    if n > len(rows):
-        yield _stat(f"dropped.{reason}", n - len(rows))
-    for row in rows:
-        yield ("rows", row)
+def _keep_first(group: tuple[int, Iterable[pa.Table]], key, keep: int, reason: str):
+    """One partition of rows -> the first ``keep`` rows per key in row order; the rest counted
+    as dropped for ``reason``."""
+    frame = sort_by_row_order(_concat(group[1]))
+    kept = first_per_key(frame, key(frame), keep)
+    if frame.height > kept.height:
+        yield _stat(f"dropped.{reason}", frame.height - kept.height)
+    if kept.height:
+        yield ("rows", kept.to_arrow())
 
 
 def _best_per_key(
-    rows: beam.PCollection, name: str, key: Any, combine: beam.CombineFn, reason: str
+    rows: beam.PCollection, name: str, key, keep: int, reason: str, partitions: int
 ) -> tuple[beam.PCollection, beam.PCollection]:
-    """(kept rows, stats): rows keyed by ``key``, the best kept by ``combine``."""
+    """(kept rows, stats): rows grouped by the hash of ``key(frame)`` into ``partitions``, the
+    first ``keep`` per key kept."""
     kept = (
         rows
-        | f"Key by {name}" >> beam.Map(lambda r: (key(r), r))
-        | f"Best per {name}" >> beam.CombinePerKey(combine)
-        | f"Drop {reason}" >> beam.FlatMap(_keep, reason)
+        | f"Route by {name}" >> beam.FlatMap(_route_by_key, key, partitions)
+        | f"Group by {name}" >> beam.GroupByKey()
+        | f"Drop {reason}" >> beam.FlatMap(_keep_first, key, keep, reason)
     )
     split = _split(kept, f"After {name}", ("rows", "stats"))
     return split["rows"], split["stats"]
@@ -183,25 +195,60 @@ class DropExcludedFn(beam.DoFn):
     def setup(self) -> None:
         self.exclude = ExcludeSet.read(self.path, self.max_distance)
 
-    def process(self, record: PostRecord) -> Iterator[Any]:
-        if self.exclude.matches(record):
-            yield _stat("dropped.eval_contamination")
-        else:
-            yield ("rows", record)
+    def process(self, table: pa.Table) -> Iterator[Any]:
+        frame = _frame(table)
+        excluded = excluded_mask(frame, self.exclude)
+        if excluded.any():
+            yield _stat("dropped.eval_contamination", int(excluded.sum()))
+        if not excluded.all():
+            yield ("rows", frame.filter(~pl.Series(excluded)).to_arrow())
+
+
+def _by_sha256(frame: pl.DataFrame) -> pl.Expr:
+    return pl.col("media_sha256")
+
+
+def _by_post_id(frame: pl.DataFrame) -> pl.Expr:
+    return pl.col("post_id")
+
+
+def _near_duplicate_ids(group: tuple[int, Iterable[pa.Table]], max_distance: int):
+    """One partition of phash band buckets -> the post ids in it with a better-ranked near
+    duplicate, as a one-column table."""
+    losers = near_duplicate_losers(_concat_any(group[1]), max_distance)
+    if losers:
+        yield pa.table({"post_id": pa.array(losers, pa.string())})
+
+
+def _concat_any(tables: Iterable[pa.Table]) -> pl.DataFrame:
+    return pl.concat([_frame(t) for t in tables], how="vertical_relaxed")
+
+
+def _drop_near_duplicates(joined: tuple[int, dict]) -> Iterator[Any]:
+    _, groups = joined
+    losers = {pid for t in groups["losers"] for pid in t.column("post_id").to_pylist()}
+    for table in groups["rows"]:
+        frame = _frame(table)
+        loser = frame["post_id"].is_in(list(losers))
+        n = int(loser.sum())
+        if n:
+            yield _stat("dropped.near_duplicate_media", n)
+        if n < frame.height:
+            yield ("rows", frame.filter(~loser).to_arrow())
 
 
 class Deduplicate(beam.PTransform):
-    """The five checks of ``datagraph.dedup`` in order; outputs kept records and stats."""
+    """The five checks of ``datagraph.dedup`` in order on partitions of post batches (each rule
+    applied by ``datagraph.post_frames``); outputs kept post batches and stats."""
 
     def __init__(self, config: BuildGraphConfig):
         super().__init__()
         self.config = config
 
-    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+    def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         k = self.config.near_duplicate_distance
-        rows, id_stats = _best_per_key(
-            records, "post_id", lambda r: r.post_id, BestRowCombine(), "duplicate_post_id"
-        )
+        parts = self.config.partitions
+        rows, id_stats = _best_per_key(rows, "post_id", _by_post_id, 1, "duplicate_post_id", parts)
         stats = [id_stats]
         if self.config.exclude_media:
             excluded = rows | "Drop eval media" >> beam.ParDo(
@@ -210,105 +257,44 @@ class Deduplicate(beam.PTransform):
             excluded = _split(excluded, "Excluded", ("rows", "stats"))
             stats.append(excluded["stats"])
             rows = excluded["rows"]
-
-        with_sha = rows | "Has sha256" >> beam.Filter(lambda r: r.media_sha256 is not None)
-        no_sha = rows | "No sha256" >> beam.Filter(lambda r: r.media_sha256 is None)
-        sha_rows, sha_stats = _best_per_key(
-            with_sha, "sha256", lambda r: r.media_sha256, BestRowCombine(), "duplicate_media"
-        )
+        rows, sha_stats = _best_per_key(rows, "sha256", _by_sha256, 1, "duplicate_media", parts)
         stats.append(sha_stats)
-        rows = (sha_rows, no_sha) | "After sha256" >> beam.Flatten()
 
-        with_phash = rows | "Has phash" >> beam.Filter(lambda r: r.media_phash is not None)
-        no_phash = rows | "No phash" >> beam.Filter(lambda r: r.media_phash is None)
+        by_id = pl.col("post_id")
+        bucket = pl.struct("band", "value")
         losers = (
-            with_phash
-            | "Bands"
-            >> beam.FlatMap(
-                lambda r: [
-                    (band, (r.rank, r.post_id, r.media_phash))
-                    for band in phash_bands(r.media_phash, k)
-                ]
-            )
+            rows
+            | "Bands" >> beam.FlatMap(lambda t: _route(band_rows(_frame(t), k), bucket, parts))
             | "Group bands" >> beam.GroupByKey()
-            | "Losers" >> beam.FlatMap(lambda kv: near_duplicate_losers(kv[1], k))
-            | "Key losers" >> beam.Map(lambda post_id: (post_id, True))
+            | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
+            | "Route losers" >> beam.FlatMap(lambda t: _route(_frame(t), by_id, parts))
         )
         near = (
             {
-                "row": with_phash | "Key phash rows" >> beam.Map(lambda r: (r.post_id, r)),
-                "loser": losers,
+                "rows": rows
+                | "Route rows" >> beam.FlatMap(lambda t: _route(_frame(t), by_id, parts)),
+                "losers": losers,
             }
             | "Join losers" >> beam.CoGroupByKey()
-            | "Drop near duplicates" >> beam.FlatMap(_drop_near_duplicate)
+            | "Drop near duplicates" >> beam.FlatMap(_drop_near_duplicates)
         )
         near = _split(near, "Near", ("rows", "stats"))
         stats.append(near["stats"])
-        rows = (near["rows"], no_phash) | "After phash" >> beam.Flatten()
 
-        has_key = rows | "Has user and tags" >> beam.Filter(lambda r: r.user_id and r.tags)
-        no_key = rows | "No user or tags" >> beam.Filter(lambda r: not (r.user_id and r.tags))
-        spam_rows, spam_stats = _best_per_key(
-            has_key,
-            "user tag set",
-            lambda r: tagset_key(r.user_id, r.tags),
-            BestRowsCombine(self.config.keep_per_user_tagset),
-            "user_spam",
+        keep = self.config.keep_per_user_tagset
+        kept, spam_stats = _best_per_key(
+            near["rows"], "user tag set", tagset_key, keep, "user_spam", parts
         )
         stats.append(spam_stats)
-        kept = (spam_rows, no_key) | "Kept" >> beam.Flatten()
-        kept_stat = kept | "Count kept" >> beam.Map(lambda _: _stat("kept_posts")[1])
+        kept_stat = kept | "Count kept" >> beam.Map(lambda t: _stat("kept_posts", t.num_rows)[1])
         all_stats = (*stats, kept_stat) | "Dedup stats" >> beam.Flatten()
         return kept, all_stats
 
 
-def _drop_near_duplicate(joined: tuple[str, dict]) -> Iterator[Any]:
-    _, groups = joined
-    rows = list(groups["row"])
-    if list(groups["loser"]):
-        yield _stat("dropped.near_duplicate_media", len(rows))
-    else:
-        for row in rows:
-            yield ("rows", row)
-
-
 # --- 3-4. vocabulary -------------------------------------------------------------------------
-class TagStatsCombine(beam.CombineFn):
-    """(posts, distinct users) for one raw tag; a post without user_id is its own user.
-
-    The accumulator is [posts, set of user hashes]; the set is cut back to the
-    ``DistinctSketch`` limit of smallest hashes whenever it doubles, which keeps exactly what a
-    sketch of all the values would keep, at one set insert per post.
-    """
-
-    limit = DEFAULT_DISTINCT_LIMIT
-
-    def create_accumulator(self) -> list:
-        return [0, set()]
-
-    def _trim(self, hashes: set[int]) -> set[int]:
-        return set(heapq.nsmallest(self.limit, hashes)) if len(hashes) > 2 * self.limit else hashes
-
-    def add_input(self, acc: list, user: str) -> list:
-        acc[0] += 1
-        acc[1].add(DistinctSketch.hash(user))
-        acc[1] = self._trim(acc[1])
-        return acc
-
-    def merge_accumulators(self, accs: Iterable[list]) -> list:
-        merged = [0, set()]
-        for n, hashes in accs:
-            merged[0] += n
-            merged[1] |= hashes
-            merged[1] = self._trim(merged[1])
-        return merged
-
-    def extract_output(self, acc: list) -> tuple[int, int]:
-        return (acc[0], DistinctSketch(acc[1], self.limit).count())
-
-
 class MapVocabularyFn(beam.DoFn):
-    """A bucket of (raw_tag, n_posts, n_users) -> vocabulary rows (tagged) and mapping rows."""
+    """A partition of per-tag partial counts -> the vocabulary rows of its tags that pass the
+    cut, their mapping rows, and (partition, raw_tag -> synset_id) for the label join."""
 
     def __init__(self, config: BuildGraphConfig):
         self.config = config
@@ -321,111 +307,114 @@ class MapVocabularyFn(beam.DoFn):
         taxonomy = load_taxonomy(self.config.taxonomy, self.config.taxonomy_path)
         self.mapper = HashtagMapper(taxonomy, alias_paths=self.config.aliases)
 
-    def process(self, bucket: tuple[int, Iterable[tuple]]) -> Iterator[Any]:
-        entries = sorted(bucket[1])
-        tags = [tag for tag, _, _ in entries]
-        mapping = self.mapper.map(tags).to_pylist()
-        for (tag, n_posts, n_users), row in zip(entries, mapping, strict=True):
-            norm = self.mapper.normalizer.normalize(tag)
-            yield ("vocabulary", vocabulary_row(tag, n_posts, n_users, norm))
-            yield ("mapping", tuple(row[name] for name in MAPPING_SCHEMA.names))
-            yield _stat("mapped_tags" if row["synset_id"] else "unmapped_tags")
+    def process(self, group: tuple[int, Iterable[pa.Table]]) -> Iterator[Any]:
+        partition, tables = group
+        counts = tag_counts(merge_tag_hashes([_frame(t) for t in tables]))
+        passes = (pl.col("n_posts") >= self.config.min_posts) & (
+            pl.col("n_users") >= self.config.min_users
+        )
+        entries = counts.filter(passes).sort("raw_tag")
+        if counts.height > entries.height:
+            yield _stat("tags_below_cut", counts.height - entries.height)
+        if not entries.height:
+            return
+        yield _stat("distinct_tags", entries.height)
+        tags = entries["raw_tag"].to_list()
+        mapping = self.mapper.map(tags)
+        vocabulary = [
+            vocabulary_row(tag, n_posts, n_users, self.mapper.normalizer.normalize(tag))
+            for tag, n_posts, n_users in entries.iter_rows()
+        ]
+        yield ("vocabulary", table_from_rows(vocabulary, VOCABULARY_SCHEMA))
+        yield ("mapping", mapping.select(MAPPING_SCHEMA.names).cast(MAPPING_SCHEMA))
+        mapped = pc.sum(pc.is_valid(mapping.column("synset_id"))).as_py() or 0
+        if mapped:
+            yield _stat("mapped_tags", mapped)
+        if mapped < len(tags):
+            yield _stat("unmapped_tags", len(tags) - mapped)
+        synsets = mapping.select(["raw_tag", "synset_id"]).filter(
+            pc.is_valid(mapping.column("synset_id"))
+        )
+        if synsets.num_rows:
+            yield ("synsets", (partition, synsets))
 
 
 # --- 5. labels -------------------------------------------------------------------------------
-def _post_synsets(joined: tuple[str, dict]) -> Iterator[tuple[str, str]]:
+def _post_tags(table: pa.Table) -> pl.DataFrame:
+    return (
+        _frame(table)
+        .select("post_id", pl.col("tags").alias("raw_tag"))
+        .explode("raw_tag")
+        .drop_nulls("raw_tag")
+    )
+
+
+def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int, pa.Table]]:
+    """One tag partition's (post, tag) rows joined with its tags' synsets -> (post_id,
+    synset_id) rows, routed by post_id."""
     _, groups = joined
-    synsets = list(groups["synset"])
-    if not synsets:
-        return
-    synset = synsets[0]
-    for post_id in groups["post"]:  # iterated, never collected: a hot tag streams through
-        yield (post_id, synset)
+    synsets = [_frame(t) for t in groups["synsets"]]
+    if synsets:  # else no tag of this partition is mapped: its posts have no labels here
+        tag_synset = pl.concat(synsets, how="vertical_relaxed")
+        posts = _concat_any(groups["posts"])
+        labels = posts.join(tag_synset, on="raw_tag").select("post_id", "synset_id")
+        yield from _route(labels, pl.col("post_id"), partitions)
 
 
-def _pairs(labels: list[str]) -> Iterator[tuple[tuple[str, str], int]]:
-    for a, b in itertools.combinations(labels, 2):
-        yield ((a, b), 1)
+def _label_counts(group: tuple[int, Iterable[pa.Table]], cap: int) -> Iterator[Any]:
+    """All labels of one partition's posts -> capped synset and pair counts of those posts."""
+    labels = _concat_any(group[1]).to_arrow()
+    yield ("synset_counts", synset_post_counts(labels, max_labels_per_post=cap))
+    yield ("cooccurrence", cooccurrence_counts(labels, max_labels_per_post=cap))
+    yield _stat("labelled_posts", pl.from_arrow(labels)["post_id"].n_unique())
 
 
 # --- pipeline --------------------------------------------------------------------------------
 def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: list[str]) -> None:
     """Add the build_graph stages to ``pipeline``; outputs go to ``config.output``."""
     out = config.output
+    parts = config.partitions
     read = (
         pipeline
         | "Files" >> beam.Create(files)
         | "Spread files" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadPostsFn())
+        | "Read" >> beam.ParDo(ReadPostsFn(READ_BATCH_SIZE))
     )
     read = _split(read, "Read", ("rows", "dead", "stats"))
     kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
 
-    tag_users = kept | "Tag users" >> beam.FlatMap(
-        lambda r: [(tag, r.user_id or f"\x00post:{r.post_id}") for tag in r.tags]
-    )
-    tag_stats = tag_users | "Tag stats" >> beam.CombinePerKey(TagStatsCombine())
-    kept_tags = tag_stats | "Min posts and users" >> beam.Filter(
-        lambda kv: kv[1][0] >= config.min_posts and kv[1][1] >= config.min_users
-    )
-    cut_stats = tag_stats | "Cut stats" >> beam.Map(
-        lambda kv: _stat(
-            "distinct_tags"
-            if kv[1][0] >= config.min_posts and kv[1][1] >= config.min_users
-            else "tags_below_cut"
-        )[1]
-    )
-    buckets = config.map_buckets
     mapped = (
-        kept_tags
-        | "Bucket tags"
-        >> beam.Map(lambda kv: (xxhash.xxh64_intdigest(kv[0].encode()) % buckets, (kv[0], *kv[1])))
-        | "Group buckets" >> beam.GroupByKey()
+        kept
+        | "Tag users"
+        >> beam.FlatMap(lambda t: _route(tag_user_hashes(_frame(t)), pl.col("raw_tag"), parts))
+        | "Group tags" >> beam.GroupByKey()
         | "Map vocabulary" >> beam.ParDo(MapVocabularyFn(config))
     )
-    mapped = _split(mapped, "Mapped", ("mapping", "vocabulary", "stats"))
+    mapped = _split(mapped, "Mapped", ("mapping", "vocabulary", "synsets", "stats"))
 
-    tag_synset = (
-        mapped["mapping"]
-        | "Mapped only" >> beam.Filter(lambda row: row[2] is not None)
-        | "Tag to synset" >> beam.Map(lambda row: (row[0], row[2]))
+    post_tags = kept | "Post tags" >> beam.FlatMap(
+        lambda t: _route(_post_tags(t), pl.col("raw_tag"), parts)
     )
-    post_tags = kept | "Post tags" >> beam.FlatMap(lambda r: [(t, r.post_id) for t in r.tags])
-    cap = config.max_labels_per_post
     labels = (
-        {"synset": tag_synset, "post": post_tags}
+        {"synsets": mapped["synsets"], "posts": post_tags}
         | "Join tags" >> beam.CoGroupByKey()
-        | "Post synsets" >> beam.FlatMap(_post_synsets)
+        | "Post synsets" >> beam.FlatMap(_label_rows, parts)
         | "Group posts" >> beam.GroupByKey()
-        | "Cap labels" >> beam.Map(lambda kv: cap_post_labels(kv[0], kv[1], cap))
+        | "Count labels" >> beam.FlatMap(_label_counts, config.max_labels_per_post)
     )
-    synset_counts = (
-        labels
-        | "Synsets" >> beam.FlatMap(lambda ss: [(s, 1) for s in ss])
-        | "Count synsets" >> beam.CombinePerKey(sum)
-        | "Synset rows" >> beam.Map(lambda kv: (kv[0], kv[1]))
-    )
-    pair_counts = (
-        labels
-        | "Pairs" >> beam.FlatMap(_pairs)
-        | "Count pairs" >> beam.CombinePerKey(sum)
-        | "Pair rows" >> beam.Map(lambda kv: (kv[0][0], kv[0][1], kv[1]))
-    )
-    label_stats = labels | "Count labelled" >> beam.Map(lambda _: _stat("labelled_posts")[1])
+    labels = _split(labels, "Labels", ("synset_counts", "cooccurrence", "stats"))
 
     files_written = [
-        mapped["vocabulary"]
-        | WriteTable(out, "vocabulary", VOCABULARY_SCHEMA, sort_key=lambda r: r[0]),
-        mapped["mapping"] | WriteTable(out, "mapping", MAPPING_SCHEMA, sort_key=lambda r: r[0]),
-        synset_counts | WriteTable(out, "synset_counts", SYNSET_COUNT_SCHEMA),
-        pair_counts | WriteTable(out, "cooccurrence", COOCCURRENCE_SCHEMA),
-        read["dead"]
-        | WriteTable(
-            out, "dead_letters", DEAD_LETTER_SCHEMA, sort_key=lambda r: (r[0], r[1] or 0, r)
-        ),
+        mapped["vocabulary"] | WriteTable(out, "vocabulary", VOCABULARY_SCHEMA, ["raw_tag"]),
+        mapped["mapping"] | WriteTable(out, "mapping", MAPPING_SCHEMA, ["raw_tag"]),
+        labels["synset_counts"]
+        | WriteTable(out, "synset_counts", SYNSET_COUNT_SCHEMA, merge=merge_counts),
+        labels["cooccurrence"]
+        | WriteTable(out, "cooccurrence", COOCCURRENCE_SCHEMA, merge=merge_counts),
+        read["dead"] | WriteTable(out, "dead_letters", DEAD_LETTER_SCHEMA, ["source_file", "line"]),
     ]
     stats = (
-        (read["stats"], dedup_stats, cut_stats, mapped["stats"], label_stats)
+        (read["stats"], dedup_stats, mapped["stats"], labels["stats"])
         | "All stats" >> beam.Flatten()
         | "Sum stats" >> beam.CombinePerKey(sum)
     )

@@ -1,15 +1,17 @@
 """Writing tables from a pipeline: our own DoFn, sorted rows, fixed Parquet bytes, atomic rename.
 
 Beam's file sinks are not used: on Dask they lose data (temp files never finalized) and
-``WriteToParquet(num_shards=N)`` is not deterministic. Instead every row of a table is brought
-to one key, sorted, and written by ``WriteTableFn`` through a temporary file that is renamed
-into place, so a rerun or another runner gives the same bytes. One table is held in one
-worker's memory while it is written: fine for the vocabulary-sized tables of build_graph.
+``WriteToParquet(num_shards=N)`` is not deterministic. Instead every part (an Arrow table) of
+one output table is brought to one key, concatenated or merged, sorted, and written by
+``WriteTable`` through a temporary file that is renamed into place, so a rerun or another
+runner gives the same bytes. One table is held in one worker's memory while it is written:
+fine for the vocabulary-sized tables of build_graph.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,32 +38,60 @@ def write_table(directory: str, name: str, table: pa.Table) -> tuple[str, str, i
     return (name, path.name, table.num_rows, hashlib.sha256(data).hexdigest())
 
 
-class WriteTable(beam.PTransform):
-    """Rows (tuples in schema order) -> one sorted Parquet file; emits its file info."""
+def sorted_table(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
+    """The table's rows sorted by ``columns`` and then every other column (nulls first), so
+    the order never depends on the order rows arrived in. Strings sort by UTF-8 bytes."""
+    keys = list(columns or []) + [n for n in table.column_names if n not in (columns or [])]
+    sortable = [
+        n
+        for n in keys
+        if pa.types.is_primitive(table.schema.field(n).type)
+        or pa.types.is_string(table.schema.field(n).type)
+    ]
+    return table.sort_by([(n, "ascending", "at_start") for n in sortable])
 
-    def __init__(self, directory: str, name: str, schema: pa.Schema, sort_key: Any = None):
+
+class WriteTable(beam.PTransform):
+    """Arrow tables (parts of one output table) -> one sorted Parquet file; emits its file info.
+
+    ``merge`` combines the parts instead of concatenating them (count tables summed by key).
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        name: str,
+        schema: pa.Schema,
+        sort_by: list[str] | None = None,
+        merge: Callable[[list[pa.Table]], pa.Table] | None = None,
+    ):
         super().__init__(label=f"Write {name}")
         self.directory = directory
         self.name = name
         self.schema = schema
-        self.sort_key = sort_key
+        self.sort_by = sort_by
+        self.merge = merge
 
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        directory, name, schema, sort_key = self.directory, self.name, self.schema, self.sort_key
+    def expand(self, parts: beam.PCollection) -> beam.PCollection:
+        directory, name, schema = self.directory, self.name, self.schema
+        sort_by, merge = self.sort_by, self.merge
 
         def write(keyed: tuple[str, Any]) -> tuple[str, str, int, str]:
-            ordered = sorted(keyed[1], key=sort_key)
-            return write_table(directory, name, table_from_rows(ordered, schema))
+            tables = [t.select(schema.names).cast(schema) for t in keyed[1] if t is not None]
+            if merge is not None:
+                table = merge(tables) if tables else schema.empty_table()
+            else:
+                table = pa.concat_tables(tables) if tables else schema.empty_table()
+            table = sorted_table(table.select(schema.names).cast(schema), sort_by)
+            return write_table(directory, name, table.combine_chunks())
 
         # An empty table is still written: an empty PCollection would give no group at all,
-        # so a marker row None joins every table's rows and is removed again.
-        marker = rows.pipeline | f"Marker {name}" >> beam.Create([None])
+        # so a marker None joins every table's parts and is removed again.
+        marker = parts.pipeline | f"Marker {name}" >> beam.Create([None])
         return (
-            (rows, marker)
+            (parts, marker)
             | f"Merge {name}" >> beam.Flatten()
-            | f"Key {name}" >> beam.Map(lambda row: (name, row))
+            | f"Key {name}" >> beam.Map(lambda part: (name, part))
             | f"Group {name}" >> beam.GroupByKey()
-            | f"Drop marker {name}"
-            >> beam.Map(lambda kv: (kv[0], [r for r in kv[1] if r is not None]))
             | f"File {name}" >> beam.Map(write)
         )

@@ -26,7 +26,7 @@ RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
 DEFAULT_RUNNER = "FnApiRunner"
 DEFAULT_MIN_POSTS = 1
 DEFAULT_MIN_USERS = 1
-DEFAULT_MAP_BUCKETS = 16
+DEFAULT_PARTITIONS = 16
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class BuildGraphConfig:
     min_posts: int = DEFAULT_MIN_POSTS
     min_users: int = DEFAULT_MIN_USERS
     max_labels_per_post: int = DEFAULT_MAX_LABELS_PER_POST
-    map_buckets: int = DEFAULT_MAP_BUCKETS
+    partitions: int = DEFAULT_PARTITIONS
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     def check(self) -> None:
@@ -53,7 +53,7 @@ class BuildGraphConfig:
             raise ConfigError("build_graph: give at least one --input")
         if not 0 <= self.near_duplicate_distance <= 31:
             raise ConfigError("--near-duplicate-distance must be 0..31")
-        for name in ("keep_per_user_tagset", "min_posts", "min_users", "map_buckets"):
+        for name in ("keep_per_user_tagset", "min_posts", "min_users", "partitions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_labels_per_post < 2:
@@ -95,7 +95,12 @@ def build_graph_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-posts", type=int, default=DEFAULT_MIN_POSTS)
     parser.add_argument("--min-users", type=int, default=DEFAULT_MIN_USERS)
     parser.add_argument("--max-labels-per-post", type=int, default=DEFAULT_MAX_LABELS_PER_POST)
-    parser.add_argument("--map-buckets", type=int, default=DEFAULT_MAP_BUCKETS)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        help="Key-hash partitions of every grouping step (memory per step ~ input / partitions).",
+    )
     parser.add_argument("--aliases", action="append", default=[], help="Alias file; repeat.")
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
@@ -120,7 +125,7 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
         min_posts=args.min_posts,
         min_users=args.min_users,
         max_labels_per_post=args.max_labels_per_post,
-        map_buckets=args.map_buckets,
+        partitions=args.partitions,
         aliases=tuple(_absolute(a) for a in args.aliases),
     )
     config.check()

@@ -280,31 +280,6 @@ def test_reads_fsspec_urls_and_globs(posts_file, built, tmp_path):
     assert manifest["inputs"][0]["size_bytes"] == posts_file.stat().st_size
 
 
-def test_tag_stats_combiner_agrees_with_a_sketch_of_everything():
-    """Split, merged and trimmed any way, the combiner counts what one DistinctSketch counts."""
-    import random
-
-    from datagraph.distinct import DistinctSketch
-    from pipelines.build_graph import TagStatsCombine
-
-    class Small(TagStatsCombine):
-        limit = 8
-
-    users = [f"user{i % 300}" for i in range(1000)]
-    expected = (len(users), DistinctSketch.of(users, limit=8).count())
-    rng = random.Random(0)
-    for _ in range(5):
-        rng.shuffle(users)
-        combine = Small()
-        parts = []
-        for start in range(0, len(users), 97):
-            acc = combine.create_accumulator()
-            for user in users[start : start + 97]:
-                acc = combine.add_input(acc, user)
-            parts.append(acc)
-        assert combine.extract_output(combine.merge_accumulators(parts)) == expected
-
-
 def test_engine_free_path_keeps_the_same_posts_and_graph(
     posts_file, exclude_file, built, sample_slice, reference
 ):
