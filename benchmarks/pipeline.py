@@ -2,13 +2,15 @@
 
 Usage: python benchmarks/pipeline.py [--sizes 100000,1000000] [--engines polars,fnapi1,fnapi2,dask2]
                                      [--workdir DIR] [--repeat 1] [--seed 0] [--timeout SECONDS]
-                                     [--json FILE]
+                                     [--files 8] [--json FILE]
 
 Input: ``datagraph.synthetic.write_sample(dir, posts, seed)`` (what sample_data/generate.py
 runs) for each size: posts.jsonl with the planted duplicates, re-uploads, near duplicates, spam
 and malformed lines, and its lvis_sample_categories.json, which is the taxonomy of every run.
 The files are cached in ``--workdir/posts-<N>-seed<S>/`` (default: ``datagraph-bench-pipeline``
 in the system temp directory), so a rerun skips generation; outputs go to ``--workdir/out/``.
+Every engine reads posts.jsonl cut into ``--files`` files of consecutive lines (default 8, as
+crawls come sharded; readers take one file at a time, so one file is read by one worker).
 
 Engines, each run in a fresh subprocess (``--child``):
 
@@ -116,10 +118,28 @@ def own_peak_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (this benchmark needs Linux)")
 
 
-def build_graph_args(data: Path, output: Path) -> list[str]:
+def split_input(data: Path, files: int) -> Path:
+    """posts.jsonl cut into ``files`` files of consecutive lines (``parts-<files>/``, cached):
+    real crawls come sharded, and a reader reads one file at a time."""
+    target = data / f"parts-{files}"
+    if files == 1 or target.is_dir():
+        return target
+    lines = (data / "posts.jsonl").read_bytes().splitlines(keepends=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=data))
+    per_file = -(-len(lines) // files)
+    for index in range(files):
+        chunk = lines[index * per_file : (index + 1) * per_file]
+        (temp / f"posts-{index:05d}-of-{files:05d}.jsonl").write_bytes(b"".join(chunk))
+    temp.chmod(0o755)
+    temp.rename(target)
+    return target
+
+
+def build_graph_args(data: Path, output: Path, files: int = 1) -> list[str]:
+    posts = data / "posts.jsonl" if files == 1 else data / f"parts-{files}" / "*.jsonl"
     return [
         "--input",
-        str(data / "posts.jsonl"),
+        str(posts),
         "--output",
         str(output),
         "--lvis-categories",
@@ -128,9 +148,9 @@ def build_graph_args(data: Path, output: Path) -> list[str]:
     ]
 
 
-def run_child(engine: str, data: Path, output: Path) -> dict:
+def run_child(engine: str, data: Path, output: Path, files: int) -> dict:
     """Run one engine on one sample; returns seconds, counts, outputs and own peak RSS."""
-    args = build_graph_args(data, output)
+    args = build_graph_args(data, output, files)
     startup, stages = 0.0, {}
     if engine == "polars":
         import pipeline_reference
@@ -272,7 +292,7 @@ class Measurement:
 
 
 def measure(
-    engine: str, posts: int, data: Path, output: Path, timeout: float | None
+    engine: str, posts: int, data: Path, output: Path, timeout: float | None, files: int = 1
 ) -> Measurement:
     """Run one engine in a child process; poll its process tree until it exits."""
     shutil.rmtree(output, ignore_errors=True)
@@ -285,6 +305,8 @@ def measure(
         str(data),
         "--output",
         str(output),
+        "--files",
+        str(files),
     ]
     child = subprocess.Popen(
         command,
@@ -445,6 +467,9 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--files", type=int, default=8, help="input files the sample is cut into (1: one file)"
+    )
     parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
@@ -452,7 +477,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_child(args.child, args.data, args.output)))
+        print(json.dumps(run_child(args.child, args.data, args.output, args.files)))
         return
     sizes = [int(size) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
@@ -464,11 +489,12 @@ def main() -> None:
     references: dict[int, Measurement] = {}
     for posts in sizes:
         data = sample_dir(args.workdir, posts, args.seed)
+        split_input(data, args.files)
         for engine in engines:
             runs = []
             for attempt in range(args.repeat):
                 output = args.workdir / "out" / f"{posts}-{engine}"
-                run = measure(engine, posts, data, output, args.timeout)
+                run = measure(engine, posts, data, output, args.timeout, args.files)
                 runs.append(run)
                 shown = "failed" if run.seconds is None else f"{run.seconds:.1f} s"
                 print(

@@ -1,108 +1,128 @@
 """How many bytes build_graph shuffles per post, stage by stage (for docs/scaling.md).
 
-Usage: python benchmarks/shuffle_bytes.py [--input sample_data/posts.jsonl]
+Usage: python benchmarks/shuffle_bytes.py [--input sample_data/posts.jsonl] [--partitions 16]
 
-For every GroupByKey / CombinePerKey / CoGroupByKey input of pipelines/build_graph.py, this
-builds the same keyed elements from the input's posts with the same library calls, encodes
-each with Beam's FastPrimitivesCoder (what the runners use for these untyped PCollections), and
-prints elements and bytes per input post. CombinePerKey inputs are counted before combiner
-lifting: a runner pre-combines within a bundle, so their real shuffle is smaller (down to one
-element per distinct key per bundle); the table gives the upper bound, and the vocabulary-keyed
-rows show how much lifting can save (distinct keys per post).
+build_graph moves Arrow tables: every grouping step routes each batch's rows to key-hash
+partitions (``pipelines.build_graph.route``) and the runner shuffles one (partition, table)
+element per batch and partition. This rebuilds those elements for each step from the input's
+posts with the same library calls (each step's input is what the steps before it kept, cut
+into one table per partition as the step before left it), encodes each with Beam's
+FastPrimitivesCoder (what the runners use for these untyped PCollections), and prints elements
+and bytes per input post.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 from apache_beam.coders.coders import FastPrimitivesCoder
 
-from datagraph.cooccurrence import cap_post_labels
-from datagraph.dedup import phash_bands, post_records, tagset_key
+from datagraph.cooccurrence import cooccurrence_counts, synset_post_counts
 from datagraph.mapping import HashtagMapper
+from datagraph.post_frames import (
+    band_rows,
+    concat_frames,
+    first_per_key,
+    near_duplicate_losers,
+    post_frame,
+    sort_by_row_order,
+    tag_user_hashes,
+    tagset_key,
+)
 from datagraph.readers import read_posts
 from datagraph.taxonomy import load_taxonomy
+from pipelines.build_graph import READ_BATCH_SIZE, post_tags_frame, route, route_key
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def parts_of(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> list[pl.DataFrame]:
+    """The frame as the partitions of ``key`` left it (one table per partition)."""
+    return [pl.from_arrow(t) for _, t in route(frame, key, partitions)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(ROOT / "sample_data" / "posts.jsonl"))
     parser.add_argument("--lvis", default=str(ROOT / "sample_data" / "lvis_sample_categories.json"))
+    parser.add_argument("--partitions", type=int, default=16)
     args = parser.parse_args()
-    records = [r for batch in read_posts(args.input) for r in post_records(batch.posts)]
-    n = len(records)
-    coder = FastPrimitivesCoder()
-    mapper = HashtagMapper(load_taxonomy("lvis", args.lvis))
-    tags = sorted({t for r in records for t in r.tags})
-    synset_of = dict(zip(tags, mapper.map(tags).column("synset_id").to_pylist(), strict=True))
-    labels = {
-        r.post_id: cap_post_labels(r.post_id, [synset_of[t] for t in r.tags if synset_of[t]], 64)
-        for r in records
-    }
-    stages: list[tuple[str, Callable[[], Iterable]]] = [
-        ("dedup: post_id -> record (CombinePerKey)", lambda: ((r.post_id, r) for r in records)),
-        (
-            "dedup: sha256 -> record (CombinePerKey)",
-            lambda: ((r.media_sha256, r) for r in records if r.media_sha256),
-        ),
-        (
-            "dedup: phash band -> (rank, id, phash) (GroupByKey)",
-            lambda: (
-                (band, (r.rank, r.post_id, r.media_phash))
-                for r in records
-                if r.media_phash is not None
-                for band in phash_bands(r.media_phash, 4)
-            ),
-        ),
-        (
-            "dedup: post_id -> record, loser join (CoGroupByKey)",
-            lambda: ((r.post_id, r) for r in records if r.media_phash is not None),
-        ),
-        (
-            "dedup: user tag set -> record (CombinePerKey)",
-            lambda: ((tagset_key(r.user_id, r.tags), r) for r in records if r.user_id and r.tags),
-        ),
-        (
-            "vocabulary: tag -> user (CombinePerKey)",
-            lambda: ((t, r.user_id or r.post_id) for r in records for t in r.tags),
-        ),
-        (
-            "labels: tag -> post_id (CoGroupByKey)",
-            lambda: ((t, r.post_id) for r in records for t in r.tags),
-        ),
-        (
-            "labels: post_id -> synset (GroupByKey)",
-            lambda: ((p, s) for p, ss in labels.items() for s in ss),
-        ),
-        (
-            "counts: synset -> 1 (CombinePerKey)",
-            lambda: ((s, 1) for ss in labels.values() for s in ss),
-        ),
-        (
-            "counts: (synset, synset) -> 1 (CombinePerKey)",
-            lambda: (
-                ((a, b), 1) for ss in labels.values() for a, b in itertools.combinations(ss, 2)
-            ),
-        ),
+    parts = args.partitions
+    batches = [post_frame(b.posts) for b in read_posts(args.input, READ_BATCH_SIZE)]
+    rows = concat_frames(batches)
+    n = rows.height
+    by_id = pl.col("post_id")
+
+    def routed(frames: Iterable[pl.DataFrame], key) -> Iterator[tuple[int, pa.Table]]:
+        for frame in frames:
+            yield from route(frame, route_key(frame, key(frame)), parts)
+
+    stages: list[tuple[str, Iterable]] = [
+        ("dedup: rows by post_id", list(routed(batches, lambda f: by_id)))
     ]
-    print(f"{n:,} posts from {args.input}; bytes with Beam's FastPrimitivesCoder\n")
-    print("| stage | elements / post | bytes / element | bytes / post |")
+    rows = first_per_key(sort_by_row_order(rows), "post_id")
+    split = parts_of(rows, by_id, parts)
+    stages.append(("dedup: rows by sha256", list(routed(split, lambda f: pl.col("media_sha256")))))
+    rows = first_per_key(rows, "media_sha256")
+    split = parts_of(rows, route_key(rows, pl.col("media_sha256")), parts)
+    bucket = pl.struct("band", "value")
+    stages.append(
+        (
+            "dedup: band rows by (band, value)",
+            [e for f in split for e in route(band_rows(f, 4), bucket, parts)],
+        )
+    )
+    losers = near_duplicate_losers(band_rows(rows, 4), 4)
+    stages.append(("dedup: rows by post_id (loser join)", list(routed(split, lambda f: by_id))))
+    rows = rows.filter(~by_id.is_in(losers))
+    split = parts_of(rows, by_id, parts)
+    stages.append(("dedup: rows by user tag set", list(routed(split, tagset_key))))
+    kept = first_per_key(rows, tagset_key(rows))
+    split = parts_of(kept, route_key(kept, tagset_key(kept)), parts)
+    raw_tag = pl.col("raw_tag")
+    stages.append(
+        (
+            "vocabulary: tag user hashes by tag",
+            [e for f in split for e in route(tag_user_hashes(f), raw_tag, parts)],
+        )
+    )
+    stages.append(
+        (
+            "labels: (post, tag) by tag",
+            [e for f in split for e in route(post_tags_frame(f.to_arrow()), raw_tag, parts)],
+        )
+    )
+    mapper = HashtagMapper(load_taxonomy("lvis", args.lvis))
+    tags = sorted(set(kept["tags"].explode().drop_nulls().to_list()))
+    mapping = pl.from_arrow(mapper.map(tags).select(["raw_tag", "synset_id"])).drop_nulls()
+    labels = (
+        post_tags_frame(kept.to_arrow()).join(mapping, on="raw_tag").select("post_id", "synset_id")
+    )
+    by_tag = parts_of(labels, pl.col("synset_id"), parts)  # the join's output, per tag partition
+    stages.append(
+        ("labels: (post, synset) by post_id", [e for f in by_tag for e in route(f, by_id, parts)])
+    )
+    counts = []
+    for part in parts_of(labels, by_id, parts):
+        counts += [synset_post_counts(part.to_arrow()), cooccurrence_counts(part.to_arrow())]
+    stages.append(("counts: per partition, to the writer", [("counts", t) for t in counts]))
+
+    coder = FastPrimitivesCoder()
+    print(f"{n:,} posts from {args.input}; {parts} partitions; FastPrimitivesCoder bytes\n")
+    print("| stage | elements | bytes / element | bytes / post |")
     print("|---|---:|---:|---:|")
     total = 0.0
-    for name, make in stages:
-        count = size = 0
-        for element in make():
-            count += 1
-            size += len(coder.encode(element))
-        per_post = size / n
-        total += per_post
-        print(f"| {name} | {count / n:.2f} | {size / max(count, 1):.0f} | {per_post:.0f} |")
-    print(f"| **total (before combiner lifting)** | | | **{total:.0f}** |")
+    for name, elements in stages:
+        size = sum(len(coder.encode(element)) for element in elements)
+        total += size / n
+        print(
+            f"| {name} | {len(elements):,} | {size / max(len(elements), 1):,.0f} | {size / n:.0f} |"
+        )
+    print(f"| **total** | | | **{total:.0f}** |")
 
 
 if __name__ == "__main__":

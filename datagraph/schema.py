@@ -170,6 +170,8 @@ def dead_letter(source: str, line: int | None, field: str | None, error: str, ra
 
 
 def _check_text(value: str, field: str) -> str:
+    if value.isascii():  # the common case, checked in C; only non-ASCII text can hold a surrogate
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -112,7 +112,7 @@ def _frame(table: pa.Table) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def _route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, pa.Table]]:
+def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, pa.Table]]:
     """(partition, Arrow table of the frame's rows in it): the elements of a grouping step."""
     ids = partition_ids(frame, key, partitions)
     for partition, part in split_by_partition(frame, ids, partitions):
@@ -145,7 +145,7 @@ class ReadPostsFn(beam.DoFn):
 
 
 # --- 2. deduplicate --------------------------------------------------------------------------
-def _route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
+def route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
     """Where a row goes: its key, or its post_id when it has none (such rows always pass, and
     sending them all to one partition would make that one the largest)."""
     if key is None:
@@ -155,7 +155,7 @@ def _route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
 
 def _route_by_key(table: pa.Table, key, partitions: int) -> Iterator[tuple[int, pa.Table]]:
     frame = _frame(table)
-    return _route(frame, _route_key(frame, key(frame)), partitions)
+    return route(frame, route_key(frame, key(frame)), partitions)
 
 
 def _keep_first(group: tuple[int, Iterable[pa.Table]], key, keep: int, reason: str):
@@ -264,15 +264,15 @@ class Deduplicate(beam.PTransform):
         bucket = pl.struct("band", "value")
         losers = (
             rows
-            | "Bands" >> beam.FlatMap(lambda t: _route(band_rows(_frame(t), k), bucket, parts))
+            | "Bands" >> beam.FlatMap(lambda t: route(band_rows(_frame(t), k), bucket, parts))
             | "Group bands" >> beam.GroupByKey()
             | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
-            | "Route losers" >> beam.FlatMap(lambda t: _route(_frame(t), by_id, parts))
+            | "Route losers" >> beam.FlatMap(lambda t: route(_frame(t), by_id, parts))
         )
         near = (
             {
                 "rows": rows
-                | "Route rows" >> beam.FlatMap(lambda t: _route(_frame(t), by_id, parts)),
+                | "Route rows" >> beam.FlatMap(lambda t: route(_frame(t), by_id, parts)),
                 "losers": losers,
             }
             | "Join losers" >> beam.CoGroupByKey()
@@ -340,7 +340,7 @@ class MapVocabularyFn(beam.DoFn):
 
 
 # --- 5. labels -------------------------------------------------------------------------------
-def _post_tags(table: pa.Table) -> pl.DataFrame:
+def post_tags_frame(table: pa.Table) -> pl.DataFrame:
     return (
         _frame(table)
         .select("post_id", pl.col("tags").alias("raw_tag"))
@@ -358,7 +358,7 @@ def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int
         tag_synset = pl.concat(synsets, how="vertical_relaxed")
         posts = _concat_any(groups["posts"])
         labels = posts.join(tag_synset, on="raw_tag").select("post_id", "synset_id")
-        yield from _route(labels, pl.col("post_id"), partitions)
+        yield from route(labels, pl.col("post_id"), partitions)
 
 
 def _label_counts(group: tuple[int, Iterable[pa.Table]], cap: int) -> Iterator[Any]:
@@ -386,14 +386,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
     mapped = (
         kept
         | "Tag users"
-        >> beam.FlatMap(lambda t: _route(tag_user_hashes(_frame(t)), pl.col("raw_tag"), parts))
+        >> beam.FlatMap(lambda t: route(tag_user_hashes(_frame(t)), pl.col("raw_tag"), parts))
         | "Group tags" >> beam.GroupByKey()
         | "Map vocabulary" >> beam.ParDo(MapVocabularyFn(config))
     )
     mapped = _split(mapped, "Mapped", ("mapping", "vocabulary", "synsets", "stats"))
 
     post_tags = kept | "Post tags" >> beam.FlatMap(
-        lambda t: _route(_post_tags(t), pl.col("raw_tag"), parts)
+        lambda t: route(post_tags_frame(t), pl.col("raw_tag"), parts)
     )
     labels = (
         {"synsets": mapped["synsets"], "posts": post_tags}

@@ -8,9 +8,11 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datagraph.errors import InputDataError
-from datagraph.readers import detect_format, expand_inputs, read_posts
+from datagraph.readers import detect_format, expand_inputs, parse_json_line, read_posts
 
 
 def _read(path) -> tuple[pa.Table, pa.Table]:
@@ -118,3 +120,41 @@ def test_glob_expansion_is_sorted(tmp_path):
         (tmp_path / name).write_text("")
     files = expand_inputs(str(tmp_path / "*.jsonl"))
     assert [f.rsplit("/", 1)[-1] for f in files] == ["a.jsonl", "b.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a": 1, "a": 2}',
+        '{"a" : 1, "b": 2, "a" :3}',
+        '{"a": 1, "b": {"c": 2, "c": 3}}',
+        '{"\\u0061": 1, "a": 2}',
+        '{"a": "{", "a": 1}',
+        '{"x": "\\"a\\"", "a": 1, "a": 1}',
+    ],
+)
+def test_duplicate_keys_are_refused_on_every_path(line):
+    with pytest.raises(ValueError, match="duplicate key"):
+        parse_json_line(line.encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "post_id", "é", "{", '"q"', "a\\b"]),
+            st.one_of(st.integers(), st.text(max_size=5), st.lists(st.text(max_size=3))),
+        ),
+        max_size=5,
+    )
+)
+def test_fast_and_strict_parsing_agree(pairs):
+    """Whatever the keys and values, the C fast path and the strict decoder give the same
+    object, and a repeated key is always refused."""
+    line = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) < len(keys):
+        with pytest.raises(ValueError, match="duplicate key"):
+            parse_json_line(line.encode())
+    else:
+        assert parse_json_line(line.encode()) == dict(pairs)
