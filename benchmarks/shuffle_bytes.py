@@ -3,8 +3,9 @@
 Usage: python benchmarks/shuffle_bytes.py [--input sample_data/posts.jsonl] [--partitions 16]
 
 build_graph moves Arrow tables: every grouping step routes each batch's rows to key-hash
-partitions (``pipelines.build_graph.route``) and the runner shuffles one (partition, table)
-element per batch and partition. This rebuilds those elements for each step from the input's
+partitions (``pipelines.build_graph.route``) and the runner shuffles one (partition, bytes)
+element per batch and partition, the bytes a zstd-compressed Arrow IPC stream
+(``pipelines.io.pack_frame``). This rebuilds those elements for each step from the input's
 posts with the same library calls (each step's input is what the steps before it kept, cut
 into one table per partition as the step before left it), encodes each with Beam's
 FastPrimitivesCoder (what the runners use for these untyped PCollections), and prints elements
@@ -36,13 +37,14 @@ from datagraph.post_frames import (
 from datagraph.readers import read_posts
 from datagraph.taxonomy import load_taxonomy
 from pipelines.build_graph import READ_BATCH_SIZE, post_tags_frame, route, route_key
+from pipelines.io import pack_frame, unpack_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def parts_of(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> list[pl.DataFrame]:
     """The frame as the partitions of ``key`` left it (one table per partition)."""
-    return [pl.from_arrow(t) for _, t in route(frame, key, partitions)]
+    return [unpack_frame(t) for _, t in route(frame, key, partitions)]
 
 
 def main() -> None:
@@ -67,8 +69,8 @@ def main() -> None:
     rows = first_per_key(sort_by_row_order(rows), "post_id")
     split = parts_of(rows, by_id, parts)
     stages.append(("dedup: rows by sha256", list(routed(split, lambda f: pl.col("media_sha256")))))
-    rows = first_per_key(rows, "media_sha256")
-    split = parts_of(rows, route_key(rows, pl.col("media_sha256")), parts)
+    rows = first_per_key(rows, "media_sha256").drop("media_sha256")
+    split = parts_of(rows, by_id, parts)  # as the sha256 step left them (by sha256 or post_id)
     bucket = pl.struct("band", "value")
     stages.append(
         (
@@ -77,10 +79,12 @@ def main() -> None:
         )
     )
     losers = near_duplicate_losers(band_rows(rows, 4), 4)
-    stages.append(("dedup: rows by post_id (loser join)", list(routed(split, lambda f: by_id))))
-    rows = rows.filter(~by_id.is_in(losers))
-    split = parts_of(rows, by_id, parts)
+    loser_frame = pl.DataFrame({"post_id": losers}, schema={"post_id": pl.String})
+    stages.append(
+        ("dedup: losers, to every partition", [(p, pack_frame(loser_frame)) for p in range(parts)])
+    )
     stages.append(("dedup: rows by user tag set", list(routed(split, tagset_key))))
+    rows = rows.filter(~by_id.is_in(losers)).drop("media_phash")
     kept = first_per_key(rows, tagset_key(rows))
     split = parts_of(kept, route_key(kept, tagset_key(kept)), parts)
     raw_tag = pl.col("raw_tag")
@@ -93,7 +97,7 @@ def main() -> None:
     stages.append(
         (
             "labels: (post, tag) by tag",
-            [e for f in split for e in route(post_tags_frame(f.to_arrow()), raw_tag, parts)],
+            [e for f in split for e in route(post_tags_frame(f), raw_tag, parts)],
         )
     )
     mapper = HashtagMapper(load_taxonomy("lvis", args.lvis))

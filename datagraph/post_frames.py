@@ -135,6 +135,12 @@ def sort_by_row_order(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def sort_by_rank(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in ``PostRecord.rank`` order: (created_at or never, post_id). Once post_ids are
+    distinct this is the row order, and it needs no other column."""
+    return frame.sort(pl.col("created_at").fill_null(NO_TIME), "post_id", maintain_order=True)
+
+
 def first_per_key(
     frame: pl.DataFrame, key: pl.Expr | pl.Series | str, keep: int = 1
 ) -> pl.DataFrame:
@@ -247,7 +253,7 @@ def near_duplicate_losers(rows: pl.DataFrame, max_distance: int) -> list[str]:
     """
     if rows.height == 0:
         return []
-    rows = rows.sort(pl.col("created_at").fill_null(NO_TIME), "post_id", maintain_order=True)
+    rows = sort_by_rank(rows)
     bands = max_distance + 1
     losers: set[str] = set()
     shift = 0

@@ -7,12 +7,13 @@ Posts travel as Arrow tables (batches of up to ``READ_BATCH_SIZE`` posts), never
 post. Every grouping step routes each batch's rows to ``--partitions`` key-hash partitions,
 groups the parts of a partition, and applies a rule of ``datagraph.post_frames`` to the whole
 partition; each rule is local to its key, so the partitions' results together are the result
-on all posts. Stages:
+on all posts. Shuffled parts are zstd-compressed Arrow IPC bytes (``pipelines.io.pack_frame``).
+Stages:
 
 1. Read: files -> batches of PostRecord columns (``post_frames.post_frame``) + dead letters.
 2. Deduplicate: exact post_id, evaluation-set contamination, media sha256, near-duplicate phash
-   (band buckets, losers joined back by post_id), per-user repeated tag sets; each drop counted
-   under its reason.
+   (losers found per band bucket, then sent to every partition of the last step), per-user
+   repeated tag sets; each drop counted under its reason.
 3. CountVocabulary: per batch, posts and the smallest user hashes per raw tag; merged per tag
    partition (``DistinctSketch`` counts); the min-posts/min-users cut.
 4. MapVocabulary: each tag partition through ``HashtagMapper`` (one per worker).
@@ -35,7 +36,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ from datagraph.post_frames import (
     near_duplicate_losers,
     partition_ids,
     post_frame,
+    sort_by_rank,
     sort_by_row_order,
     split_by_partition,
     tag_counts,
@@ -77,7 +80,7 @@ from datagraph.schema import (
     VOCABULARY_SCHEMA,
     vocabulary_row,
 )
-from pipelines.io import WriteTable, table_from_rows
+from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
 
 NAMESPACE = "datagraph.build_graph"
@@ -108,18 +111,21 @@ def _split(events: beam.PCollection, label: str, kinds: tuple[str, ...]) -> dict
 
 
 # --- partitions ------------------------------------------------------------------------------
-def _frame(table: pa.Table) -> pl.DataFrame:
-    return pl.from_arrow(table)
+def _frame(value: pl.DataFrame | bytes | pa.Table) -> pl.DataFrame:
+    """A stage's element as a frame: shuffled elements are packed bytes, fused ones frames."""
+    if isinstance(value, bytes):
+        return unpack_frame(value)
+    return value if isinstance(value, pl.DataFrame) else pl.from_arrow(value)
 
 
-def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, pa.Table]]:
-    """(partition, Arrow table of the frame's rows in it): the elements of a grouping step."""
+def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, bytes]]:
+    """(partition, the frame's rows in it, packed): the elements of a grouping step."""
     ids = partition_ids(frame, key, partitions)
     for partition, part in split_by_partition(frame, ids, partitions):
-        yield (partition, part.to_arrow())
+        yield (partition, pack_frame(part))
 
 
-def _concat(tables: Iterable[pa.Table]) -> pl.DataFrame:
+def _concat(tables: Iterable[bytes]) -> pl.DataFrame:
     """The tables of one partition as one frame (in whatever order the runner gave them; every
     step sorts before it decides anything)."""
     return concat_frames([_frame(t) for t in tables])
@@ -141,7 +147,7 @@ class ReadPostsFn(beam.DoFn):
                 yield _stat("dead_letters", batch.dead_letters.num_rows)
                 yield ("dead", batch.dead_letters)
             if batch.posts.num_rows:
-                yield ("rows", post_frame(batch.posts).to_arrow())
+                yield ("rows", post_frame(batch.posts))
 
 
 # --- 2. deduplicate --------------------------------------------------------------------------
@@ -153,34 +159,49 @@ def route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
     return pl.coalesce(pl.lit(key) if isinstance(key, pl.Series) else key, pl.col("post_id"))
 
 
-def _route_by_key(table: pa.Table, key, partitions: int) -> Iterator[tuple[int, pa.Table]]:
-    frame = _frame(table)
+@dataclass(frozen=True)
+class _Step:
+    """One keep-the-first-rows-per-key step of Deduplicate."""
+
+    name: str
+    key: Callable[[pl.DataFrame], pl.Expr | pl.Series]  # the key of each row of a frame
+    reason: str  # the drop reason its dropped rows count under
+    keep: int = 1
+    order: Callable[[pl.DataFrame], pl.DataFrame] = sort_by_rank  # once post_ids are distinct
+    drop: tuple[str, ...] = ()  # columns no later step reads
+    count_kept: bool = False  # the last step counts the kept posts
+
+
+def _route_by_key(rows: pl.DataFrame, key, partitions: int) -> Iterator[tuple[int, bytes]]:
+    frame = _frame(rows)
     return route(frame, route_key(frame, key(frame)), partitions)
 
 
-def _keep_first(group: tuple[int, Iterable[pa.Table]], key, keep: int, reason: str):
-    """One partition of rows -> the first ``keep`` rows per key in row order; the rest counted
-    as dropped for ``reason``."""
-    frame = sort_by_row_order(_concat(group[1]))
-    kept = first_per_key(frame, key(frame), keep)
+def _keep_first(frame: pl.DataFrame, step: _Step) -> Iterator[Any]:
+    """One partition's rows -> the first ``step.keep`` rows per key in row order; the rest
+    counted as dropped for ``step.reason``."""
+    frame = step.order(frame)
+    kept = first_per_key(frame, step.key(frame), step.keep).drop(step.drop)
     if frame.height > kept.height:
-        yield _stat(f"dropped.{reason}", frame.height - kept.height)
+        yield _stat(f"dropped.{step.reason}", frame.height - kept.height)
+    if step.count_kept:
+        yield _stat("kept_posts", kept.height)
     if kept.height:
-        yield ("rows", kept.to_arrow())
+        yield ("rows", kept)
 
 
 def _best_per_key(
-    rows: beam.PCollection, name: str, key, keep: int, reason: str, partitions: int
+    rows: beam.PCollection, step: _Step, partitions: int
 ) -> tuple[beam.PCollection, beam.PCollection]:
-    """(kept rows, stats): rows grouped by the hash of ``key(frame)`` into ``partitions``, the
-    first ``keep`` per key kept."""
+    """(kept rows, stats): rows grouped by the hash of ``step.key`` into ``partitions``, the
+    first ``step.keep`` per key kept."""
     kept = (
         rows
-        | f"Route by {name}" >> beam.FlatMap(_route_by_key, key, partitions)
-        | f"Group by {name}" >> beam.GroupByKey()
-        | f"Drop {reason}" >> beam.FlatMap(_keep_first, key, keep, reason)
+        | f"Route by {step.name}" >> beam.FlatMap(_route_by_key, step.key, partitions)
+        | f"Group by {step.name}" >> beam.GroupByKey()
+        | f"Drop {step.reason}" >> beam.FlatMap(lambda group: _keep_first(_concat(group[1]), step))
     )
-    split = _split(kept, f"After {name}", ("rows", "stats"))
+    split = _split(kept, f"After {step.name}", ("rows", "stats"))
     return split["rows"], split["stats"]
 
 
@@ -201,7 +222,7 @@ class DropExcludedFn(beam.DoFn):
         if excluded.any():
             yield _stat("dropped.eval_contamination", int(excluded.sum()))
         if not excluded.all():
-            yield ("rows", frame.filter(~pl.Series(excluded)).to_arrow())
+            yield ("rows", frame.filter(~pl.Series(excluded)))
 
 
 def _by_sha256(frame: pl.DataFrame) -> pl.Expr:
@@ -212,29 +233,29 @@ def _by_post_id(frame: pl.DataFrame) -> pl.Expr:
     return pl.col("post_id")
 
 
-def _near_duplicate_ids(group: tuple[int, Iterable[pa.Table]], max_distance: int):
+def _near_duplicate_ids(group: tuple[int, Iterable[bytes]], max_distance: int):
     """One partition of phash band buckets -> the post ids in it with a better-ranked near
-    duplicate, as a one-column table."""
+    duplicate, as a one-column frame."""
     losers = near_duplicate_losers(_concat_any(group[1]), max_distance)
     if losers:
-        yield pa.table({"post_id": pa.array(losers, pa.string())})
+        yield pl.DataFrame({"post_id": losers}, schema={"post_id": pl.String})
 
 
-def _concat_any(tables: Iterable[pa.Table]) -> pl.DataFrame:
+def _concat_any(tables: Iterable[bytes]) -> pl.DataFrame:
     return pl.concat([_frame(t) for t in tables], how="vertical_relaxed")
 
 
-def _drop_near_duplicates(joined: tuple[int, dict]) -> Iterator[Any]:
+def _drop_losers_keep_first(joined: tuple[int, dict], step: _Step) -> Iterator[Any]:
+    """One partition of the last step's rows and every near-duplicate loser: the losers
+    dropped (counted), then the step applied to the rest."""
     _, groups = joined
-    losers = {pid for t in groups["losers"] for pid in t.column("post_id").to_pylist()}
-    for table in groups["rows"]:
-        frame = _frame(table)
-        loser = frame["post_id"].is_in(list(losers))
-        n = int(loser.sum())
-        if n:
-            yield _stat("dropped.near_duplicate_media", n)
-        if n < frame.height:
-            yield ("rows", frame.filter(~loser).to_arrow())
+    losers = [pid for t in groups["losers"] for pid in _frame(t)["post_id"].to_list()]
+    frame = _concat(groups["rows"])
+    loser = frame["post_id"].is_in(losers)
+    n = int(loser.sum())
+    if n:
+        yield _stat("dropped.near_duplicate_media", n)
+    yield from _keep_first(frame.filter(~loser), step)
 
 
 class Deduplicate(beam.PTransform):
@@ -248,7 +269,11 @@ class Deduplicate(beam.PTransform):
     def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         k = self.config.near_duplicate_distance
         parts = self.config.partitions
-        rows, id_stats = _best_per_key(rows, "post_id", _by_post_id, 1, "duplicate_post_id", parts)
+        rows, id_stats = _best_per_key(
+            rows,
+            _Step("post_id", _by_post_id, "duplicate_post_id", order=sort_by_row_order),
+            parts,
+        )
         stats = [id_stats]
         if self.config.exclude_media:
             excluded = rows | "Drop eval media" >> beam.ParDo(
@@ -257,38 +282,41 @@ class Deduplicate(beam.PTransform):
             excluded = _split(excluded, "Excluded", ("rows", "stats"))
             stats.append(excluded["stats"])
             rows = excluded["rows"]
-        rows, sha_stats = _best_per_key(rows, "sha256", _by_sha256, 1, "duplicate_media", parts)
+        sha_step = _Step("sha256", _by_sha256, "duplicate_media", drop=("media_sha256",))
+        rows, sha_stats = _best_per_key(rows, sha_step, parts)
         stats.append(sha_stats)
 
-        by_id = pl.col("post_id")
+        # Near duplicates: losers found per band bucket; the loser list is small, so every
+        # partition of the spam step gets all of it and drops them before its own rule.
         bucket = pl.struct("band", "value")
         losers = (
             rows
-            | "Bands" >> beam.FlatMap(lambda t: route(band_rows(_frame(t), k), bucket, parts))
+            | "Bands" >> beam.FlatMap(lambda f: route(band_rows(_frame(f), k), bucket, parts))
             | "Group bands" >> beam.GroupByKey()
             | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
-            | "Route losers" >> beam.FlatMap(lambda t: route(_frame(t), by_id, parts))
+            | "Losers to every partition"
+            >> beam.FlatMap(lambda f: [(p, pack_frame(f)) for p in range(parts)])
         )
-        near = (
+        spam_step = _Step(
+            "user tag set",
+            tagset_key,
+            "user_spam",
+            keep=self.config.keep_per_user_tagset,
+            drop=("media_phash",),
+            count_kept=True,
+        )
+        spam = (
             {
                 "rows": rows
-                | "Route rows" >> beam.FlatMap(lambda t: route(_frame(t), by_id, parts)),
+                | "Route by user tag set" >> beam.FlatMap(_route_by_key, tagset_key, parts),
                 "losers": losers,
             }
             | "Join losers" >> beam.CoGroupByKey()
-            | "Drop near duplicates" >> beam.FlatMap(_drop_near_duplicates)
+            | "Drop near duplicates and spam" >> beam.FlatMap(_drop_losers_keep_first, spam_step)
         )
-        near = _split(near, "Near", ("rows", "stats"))
-        stats.append(near["stats"])
-
-        keep = self.config.keep_per_user_tagset
-        kept, spam_stats = _best_per_key(
-            near["rows"], "user tag set", tagset_key, keep, "user_spam", parts
-        )
-        stats.append(spam_stats)
-        kept_stat = kept | "Count kept" >> beam.Map(lambda t: _stat("kept_posts", t.num_rows)[1])
-        all_stats = (*stats, kept_stat) | "Dedup stats" >> beam.Flatten()
-        return kept, all_stats
+        spam = _split(spam, "After user tag set", ("rows", "stats"))
+        all_stats = (*stats, spam["stats"]) | "Dedup stats" >> beam.Flatten()
+        return spam["rows"], all_stats
 
 
 # --- 3-4. vocabulary -------------------------------------------------------------------------
@@ -307,7 +335,7 @@ class MapVocabularyFn(beam.DoFn):
         taxonomy = load_taxonomy(self.config.taxonomy, self.config.taxonomy_path)
         self.mapper = HashtagMapper(taxonomy, alias_paths=self.config.aliases)
 
-    def process(self, group: tuple[int, Iterable[pa.Table]]) -> Iterator[Any]:
+    def process(self, group: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
         partition, tables = group
         counts = tag_counts(merge_tag_hashes([_frame(t) for t in tables]))
         passes = (pl.col("n_posts") >= self.config.min_posts) & (
@@ -336,20 +364,21 @@ class MapVocabularyFn(beam.DoFn):
             pc.is_valid(mapping.column("synset_id"))
         )
         if synsets.num_rows:
-            yield ("synsets", (partition, synsets))
+            yield ("synsets", (partition, pack_frame(pl.from_arrow(synsets))))
 
 
 # --- 5. labels -------------------------------------------------------------------------------
-def post_tags_frame(table: pa.Table) -> pl.DataFrame:
+def post_tags_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """(post_id, raw_tag) rows: one per tag of each post."""
     return (
-        _frame(table)
+        _frame(rows)
         .select("post_id", pl.col("tags").alias("raw_tag"))
         .explode("raw_tag")
         .drop_nulls("raw_tag")
     )
 
 
-def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int, pa.Table]]:
+def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int, bytes]]:
     """One tag partition's (post, tag) rows joined with its tags' synsets -> (post_id,
     synset_id) rows, routed by post_id."""
     _, groups = joined
@@ -361,7 +390,7 @@ def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int
         yield from route(labels, pl.col("post_id"), partitions)
 
 
-def _label_counts(group: tuple[int, Iterable[pa.Table]], cap: int) -> Iterator[Any]:
+def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]:
     """All labels of one partition's posts -> capped synset and pair counts of those posts."""
     labels = _concat_any(group[1]).to_arrow()
     yield ("synset_counts", synset_post_counts(labels, max_labels_per_post=cap))

@@ -16,9 +16,29 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import polars as pl
 import pyarrow as pa
 
 from datagraph.graph_files import parquet_bytes, write_atomic
+
+
+def pack_frame(frame: pl.DataFrame) -> bytes:
+    """A frame as the bytes a pipeline shuffles: an Arrow IPC stream, zstd-compressed.
+
+    Runners move bytes through their data plane far more cheaply than pickled tables, and the
+    compression cuts the shuffled volume about threefold for post rows.
+    """
+    table = frame.to_arrow()
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def unpack_frame(data: bytes) -> pl.DataFrame:
+    """The frame ``pack_frame`` packed."""
+    return pl.from_arrow(pa.ipc.open_stream(data).read_all())
 
 
 def table_from_rows(rows: list[tuple], schema: pa.Schema) -> pa.Table:
