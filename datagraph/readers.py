@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
 _FAST_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # builds dicts in C
+_KEY_END = re.compile(r'"\s*:')
 
 
 def parse_json_line(raw: bytes) -> object:
@@ -145,12 +147,18 @@ def _without_duplicate_keys(text: str) -> dict | None:
     """The line's object when it provably has no duplicate key, else None (parse it strictly).
 
     The duplicate-key hook costs three times the parse, so the common line is parsed by the C
-    decoder and checked instead: with no backslash in the line every key is written verbatim
-    as "key", and with a single '{' there is no nested object; so each key of the one object
-    appearing exactly once as "key" proves that no key repeats.
+    decoder and checked instead. With no backslash in the line every '"' delimits a string, and
+    with a single '{' there is one object and no nested one. Each key occurrence then ends in
+    '"' + whitespace + ':', and only a string value starting with ':' adds another match; so
+    as many matches as distinct keys proves that no key repeats (more sends the line to the
+    strict decoder).
     """
     if "\\" in text or text.count("{") != 1:
         return None
+    value = _FAST_DECODER.decode(text)
+    if isinstance(value, dict) and len(_KEY_END.findall(text)) == len(value):
+        return value
+    return None
     value = _FAST_DECODER.decode(text)
     if isinstance(value, dict) and all(text.count(f'"{key}"') == 1 for key in value):
         return value

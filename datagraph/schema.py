@@ -207,6 +207,12 @@ def _as_hashtags(value: object) -> list[str] | None:
         return None
     if not isinstance(value, list):
         raise FieldError("hashtags", f"must be a list of strings, got {type(value).__name__}")
+    try:
+        joined = "".join(value)  # the common case in one C call: all strings
+    except TypeError:
+        joined = None
+    if joined is not None and joined.isascii():
+        return value
     for position, tag in enumerate(value):
         if not isinstance(tag, str):
             raise FieldError(
