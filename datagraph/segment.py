@@ -112,8 +112,7 @@ class Segmenter:
         # word -> (backoff + log10 P(word), its bigram firsts or None, their best log10 P(word | v))
         self._lexicon: dict[str, tuple[float, dict[str, float] | None, float]] = {}
         self._longest_by_prefix: dict[str, int] = {}
-        for word, count in unigrams.items():
-            self._set_word(word, math.log10(count / TOTAL_WORDS))
+        self._set_words({word: math.log10(count / TOTAL_WORDS) for word, count in unigrams.items()})
         for word in lemmas[0]:
             self.add_word(word, self.weights.wordnet_word_count)
         for word in _social_words():
@@ -128,6 +127,23 @@ class Segmenter:
         score = math.log10(count / TOTAL_WORDS)
         if score > self._unigram.get(word, -math.inf):
             self._set_word(word, score)
+
+    def _set_words(self, logps: dict[str, float]) -> None:
+        """``_set_word`` for many words at once (the word list at start-up), in bulk."""
+        backoff, bigram = self.weights.backoff, self._bigram
+        self._unigram.update(logps)
+        self._lexicon.update(
+            (word, (backoff + logp, firsts, max(firsts.values()) if firsts else -math.inf))
+            for word, logp in logps.items()
+            for firsts in (bigram.get(word),)
+        )
+        longest = self._longest_by_prefix
+        for word in logps:
+            length = len(word)
+            if PREFIX_LENGTH <= length <= self.weights.max_word_length:
+                key = word[:PREFIX_LENGTH]
+                if length > longest.get(key, 0):
+                    longest[key] = length
 
     def _set_word(self, word: str, logp: float) -> None:
         self._unigram[word] = logp
