@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/pipeline.py [--sizes 100000,1000000] [--engines polars,fnapi1,fnapi2,dask2]
                                      [--workdir DIR] [--repeat 1] [--seed 0] [--timeout SECONDS]
-                                     [--files 8] [--json FILE]
+                                     [--files 8] [--partitions N] [--json FILE]
 
 Input: ``datagraph.synthetic.write_sample(dir, posts, seed)`` (what sample_data/generate.py
 runs) for each size: posts.jsonl with the planted duplicates, re-uploads, near duplicates, spam
@@ -135,7 +135,9 @@ def split_input(data: Path, files: int) -> Path:
     return target
 
 
-def build_graph_args(data: Path, output: Path, files: int = 1) -> list[str]:
+def build_graph_args(
+    data: Path, output: Path, files: int = 1, partitions: int | None = None
+) -> list[str]:
     posts = data / "posts.jsonl" if files == 1 else data / f"parts-{files}" / "*.jsonl"
     return [
         "--input",
@@ -145,12 +147,13 @@ def build_graph_args(data: Path, output: Path, files: int = 1) -> list[str]:
         "--lvis-categories",
         str(data / "lvis_sample_categories.json"),
         "--quiet",
+        *([] if partitions is None else ["--partitions", str(partitions)]),
     ]
 
 
-def run_child(engine: str, data: Path, output: Path, files: int) -> dict:
+def run_child(engine: str, data: Path, output: Path, files: int, partitions: int | None) -> dict:
     """Run one engine on one sample; returns seconds, counts, outputs and own peak RSS."""
-    args = build_graph_args(data, output, files)
+    args = build_graph_args(data, output, files, partitions)
     startup, stages = 0.0, {}
     if engine == "polars":
         import pipeline_reference
@@ -292,7 +295,13 @@ class Measurement:
 
 
 def measure(
-    engine: str, posts: int, data: Path, output: Path, timeout: float | None, files: int = 1
+    engine: str,
+    posts: int,
+    data: Path,
+    output: Path,
+    timeout: float | None,
+    files: int = 1,
+    partitions: int | None = None,
 ) -> Measurement:
     """Run one engine in a child process; poll its process tree until it exits."""
     shutil.rmtree(output, ignore_errors=True)
@@ -307,6 +316,7 @@ def measure(
         str(output),
         "--files",
         str(files),
+        *([] if partitions is None else ["--partitions", str(partitions)]),
     ]
     child = subprocess.Popen(
         command,
@@ -470,6 +480,7 @@ def main() -> None:
     parser.add_argument(
         "--files", type=int, default=8, help="input files the sample is cut into (1: one file)"
     )
+    parser.add_argument("--partitions", type=int, help="build_graph --partitions (its default)")
     parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
@@ -477,7 +488,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_child(args.child, args.data, args.output, args.files)))
+        result = run_child(args.child, args.data, args.output, args.files, args.partitions)
+        print(json.dumps(result))
         return
     sizes = [int(size) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
@@ -494,7 +506,9 @@ def main() -> None:
             runs = []
             for attempt in range(args.repeat):
                 output = args.workdir / "out" / f"{posts}-{engine}"
-                run = measure(engine, posts, data, output, args.timeout, args.files)
+                run = measure(
+                    engine, posts, data, output, args.timeout, args.files, args.partitions
+                )
                 runs.append(run)
                 shown = "failed" if run.seconds is None else f"{run.seconds:.1f} s"
                 print(

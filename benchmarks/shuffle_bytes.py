@@ -29,6 +29,7 @@ from datagraph.post_frames import (
     concat_frames,
     first_per_key,
     near_duplicate_losers,
+    partition_ids,
     post_frame,
     sort_by_row_order,
     tag_user_hashes,
@@ -36,8 +37,15 @@ from datagraph.post_frames import (
 )
 from datagraph.readers import read_posts
 from datagraph.taxonomy import load_taxonomy
-from pipelines.build_graph import READ_BATCH_SIZE, post_tags_frame, route, route_key
-from pipelines.io import pack_frame, unpack_frame
+from pipelines.build_graph import (
+    HOME,
+    READ_BATCH_SIZE,
+    post_tags_frame,
+    route,
+    route_home,
+    route_key,
+)
+from pipelines.io import unpack_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,19 +80,20 @@ def main() -> None:
     rows = first_per_key(rows, "media_sha256").drop("media_sha256")
     split = parts_of(rows, by_id, parts)  # as the sha256 step left them (by sha256 or post_id)
     bucket = pl.struct("band", "value")
+    home = partition_ids(rows, route_key(rows, tagset_key(rows)), parts)
+    rows = rows.with_columns(pl.Series(HOME, home, dtype=pl.Int64))
+    split = parts_of(rows, by_id, parts)
     stages.append(
         (
             "dedup: band rows by (band, value)",
-            [e for f in split for e in route(band_rows(f, 4), bucket, parts)],
+            [e for f in split for e in route(band_rows(f, 4, (HOME,)), bucket, parts)],
         )
     )
     losers = near_duplicate_losers(band_rows(rows, 4), 4)
-    loser_frame = pl.DataFrame({"post_id": losers}, schema={"post_id": pl.String})
-    stages.append(
-        ("dedup: losers, to every partition", [(p, pack_frame(loser_frame)) for p in range(parts)])
-    )
-    stages.append(("dedup: rows by user tag set", list(routed(split, tagset_key))))
-    rows = rows.filter(~by_id.is_in(losers)).drop("media_phash")
+    loser_rows = rows.filter(by_id.is_in(losers)).select("post_id", HOME)
+    stages.append(("dedup: losers to their rows' partitions", list(route_home(loser_rows, parts))))
+    stages.append(("dedup: rows by user tag set", [e for f in split for e in route_home(f, parts)]))
+    rows = rows.filter(~by_id.is_in(losers)).drop("media_phash", HOME)
     kept = first_per_key(rows, tagset_key(rows))
     split = parts_of(kept, route_key(kept, tagset_key(kept)), parts)
     raw_tag = pl.col("raw_tag")

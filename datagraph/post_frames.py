@@ -205,6 +205,13 @@ def partition_ids(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> np.ndar
     return (hashes % np.uint64(partitions)).astype(np.int64)
 
 
+def split_by_column(
+    frame: pl.DataFrame, column: str, partitions: int
+) -> list[tuple[int, pl.DataFrame]]:
+    """``split_by_partition`` by partition numbers already in ``column``."""
+    return split_by_partition(frame, frame[column].to_numpy().astype(np.int64), partitions)
+
+
 def split_by_partition(
     frame: pl.DataFrame, ids: np.ndarray, partitions: int
 ) -> list[tuple[int, pl.DataFrame]]:
@@ -222,11 +229,12 @@ def split_by_partition(
 
 
 # --- near duplicates -------------------------------------------------------------------------
-def band_rows(frame: pl.DataFrame, max_distance: int) -> pl.DataFrame:
+def band_rows(frame: pl.DataFrame, max_distance: int, carry: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per post with a phash and per band of ``datagraph.dedup.phash_bands``:
-    post_id, created_at, media_phash, band (index) and value (the band's bits)."""
+    post_id, created_at, media_phash, band (index) and value (the band's bits), and the
+    ``carry`` columns of the post."""
     with_phash = frame.filter(pl.col("media_phash").is_not_null()).select(
-        "post_id", "created_at", "media_phash"
+        "post_id", "created_at", "media_phash", *carry
     )
     phash = with_phash["media_phash"].to_numpy().astype(np.uint64)
     parts, shift = [], 0

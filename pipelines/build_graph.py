@@ -12,7 +12,7 @@ Stages:
 
 1. Read: files -> batches of PostRecord columns (``post_frames.post_frame``) + dead letters.
 2. Deduplicate: exact post_id, evaluation-set contamination, media sha256, near-duplicate phash
-   (losers found per band bucket, then sent to every partition of the last step), per-user
+   (losers found per band bucket, each sent to the last step's partition of its row), per-user
    repeated tag sets; each drop counted under its reason.
 3. CountVocabulary: per batch, posts and the smallest user hashes per raw tag; merged per tag
    partition (``DistinctSketch`` counts); the min-posts/min-users cut.
@@ -69,6 +69,7 @@ from datagraph.post_frames import (
     post_frame,
     sort_by_rank,
     sort_by_row_order,
+    split_by_column,
     split_by_partition,
     tag_counts,
     tag_user_hashes,
@@ -86,6 +87,7 @@ from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_n
 NAMESPACE = "datagraph.build_graph"
 MANIFEST_FORMAT_VERSION = 1
 _LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
+HOME = "home"  # column: the partition of the spam step a row goes to
 READ_BATCH_SIZE = 65536  # posts per read batch: the unit every later step moves
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
 
@@ -122,6 +124,12 @@ def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[
     """(partition, the frame's rows in it, packed): the elements of a grouping step."""
     ids = partition_ids(frame, key, partitions)
     for partition, part in split_by_partition(frame, ids, partitions):
+        yield (partition, pack_frame(part))
+
+
+def route_home(frame: pl.DataFrame, partitions: int) -> Iterator[tuple[int, bytes]]:
+    """``route`` by the partition number each row already carries in its ``home`` column."""
+    for partition, part in split_by_column(frame, HOME, partitions):
         yield (partition, pack_frame(part))
 
 
@@ -234,28 +242,38 @@ def _by_post_id(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _near_duplicate_ids(group: tuple[int, Iterable[bytes]], max_distance: int):
-    """One partition of phash band buckets -> the post ids in it with a better-ranked near
-    duplicate, as a one-column frame."""
-    losers = near_duplicate_losers(_concat_any(group[1]), max_distance)
+    """One partition of phash band buckets -> (post_id, home) of each post in it with a
+    better-ranked near duplicate."""
+    rows = _concat_any(group[1])
+    losers = near_duplicate_losers(rows, max_distance)
     if losers:
-        yield pl.DataFrame({"post_id": losers}, schema={"post_id": pl.String})
+        yield rows.filter(pl.col("post_id").is_in(losers)).select("post_id", HOME).unique()
 
 
 def _concat_any(tables: Iterable[bytes]) -> pl.DataFrame:
     return pl.concat([_frame(t) for t in tables], how="vertical_relaxed")
 
 
+def _with_home(rows: pl.DataFrame, partitions: int) -> pl.DataFrame:
+    """The rows with their spam-step partition (of the user tag set, or of the post_id)."""
+    frame = _frame(rows)
+    home = partition_ids(frame, route_key(frame, tagset_key(frame)), partitions)
+    return frame.with_columns(pl.Series(HOME, home, dtype=pl.Int64))
+
+
 def _drop_losers_keep_first(joined: tuple[int, dict], step: _Step) -> Iterator[Any]:
-    """One partition of the last step's rows and every near-duplicate loser: the losers
-    dropped (counted), then the step applied to the rest."""
+    """One partition of the last step's rows and the near-duplicate losers among them: the
+    losers dropped (counted), then the step applied to the rest."""
     _, groups = joined
-    losers = [pid for t in groups["losers"] for pid in _frame(t)["post_id"].to_list()]
-    frame = _concat(groups["rows"])
-    loser = frame["post_id"].is_in(losers)
-    n = int(loser.sum())
-    if n:
-        yield _stat("dropped.near_duplicate_media", n)
-    yield from _keep_first(frame.filter(~loser), step)
+    rows = list(groups["rows"])
+    if rows:  # a loser's home is its row's partition, so a partition without rows has none
+        losers = [pid for t in groups["losers"] for pid in _frame(t)["post_id"].to_list()]
+        frame = _concat(rows)
+        loser = frame["post_id"].is_in(losers)
+        n = int(loser.sum())
+        if n:
+            yield _stat("dropped.near_duplicate_media", n)
+        yield from _keep_first(frame.filter(~loser), step)
 
 
 class Deduplicate(beam.PTransform):
@@ -286,29 +304,30 @@ class Deduplicate(beam.PTransform):
         rows, sha_stats = _best_per_key(rows, sha_step, parts)
         stats.append(sha_stats)
 
-        # Near duplicates: losers found per band bucket; the loser list is small, so every
-        # partition of the spam step gets all of it and drops them before its own rule.
+        # Near duplicates: losers found per band bucket. Each row first gets its "home", the
+        # partition of the spam step its user tag set goes to, so that each loser is sent to
+        # the one partition that will hold its row, which drops it before its own rule.
+        rows = rows | "Home partition" >> beam.Map(_with_home, parts)
         bucket = pl.struct("band", "value")
         losers = (
             rows
-            | "Bands" >> beam.FlatMap(lambda f: route(band_rows(_frame(f), k), bucket, parts))
+            | "Bands"
+            >> beam.FlatMap(lambda f: route(band_rows(_frame(f), k, (HOME,)), bucket, parts))
             | "Group bands" >> beam.GroupByKey()
             | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
-            | "Losers to every partition"
-            >> beam.FlatMap(lambda f: [(p, pack_frame(f)) for p in range(parts)])
+            | "Losers home" >> beam.FlatMap(route_home, parts)
         )
         spam_step = _Step(
             "user tag set",
             tagset_key,
             "user_spam",
             keep=self.config.keep_per_user_tagset,
-            drop=("media_phash",),
+            drop=("media_phash", HOME),
             count_kept=True,
         )
         spam = (
             {
-                "rows": rows
-                | "Route by user tag set" >> beam.FlatMap(_route_by_key, tagset_key, parts),
+                "rows": rows | "Route by user tag set" >> beam.FlatMap(route_home, parts),
                 "losers": losers,
             }
             | "Join losers" >> beam.CoGroupByKey()

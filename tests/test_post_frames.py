@@ -13,6 +13,7 @@ from datagraph.distinct import DistinctSketch
 from datagraph.post_frames import (
     band_rows,
     deduplicate_frame,
+    empty_post_frame,
     merge_tag_hashes,
     near_duplicate_losers,
     partition_ids,
@@ -29,14 +30,7 @@ DISTANCES = (0, 1, 2, 4, 8)
 def _frame(records: list[PostRecord]) -> pl.DataFrame:
     return pl.DataFrame(
         [r._asdict() for r in records],
-        schema={
-            "post_id": pl.String,
-            "user_id": pl.String,
-            "created_at": pl.Int64,
-            "media_sha256": pl.String,
-            "media_phash": pl.UInt64,
-            "tags": pl.List(pl.String),
-        },
+        schema=empty_post_frame().schema,
         orient="row",
     ).with_columns(pl.col("tags").list.sort())
 
