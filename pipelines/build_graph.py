@@ -15,7 +15,8 @@ Stages:
    (losers found per band bucket, each sent to the last step's partition of its row), per-user
    repeated tag sets; each drop counted under its reason.
 3. CountVocabulary: per batch, posts and the smallest user hashes per raw tag; merged per tag
-   partition (``DistinctSketch`` counts); the min-posts/min-users cut.
+   partition by a combiner (``pipelines.merge.MergeCombine``; ``DistinctSketch`` counts); the
+   min-posts/min-users cut.
 4. MapVocabulary: each tag partition through ``HashtagMapper`` (one per worker).
 5. LabelPosts: (post, tag) rows joined with the same tag partition's (tag, synset) rows by a
    CoGroupByKey -- a join rather than a side input because Beam 2.77's DaskRunner silently
@@ -82,6 +83,7 @@ from datagraph.schema import (
     vocabulary_row,
 )
 from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
+from pipelines.merge import MergeCombine
 from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
 
 NAMESPACE = "datagraph.build_graph"
@@ -354,9 +356,9 @@ class MapVocabularyFn(beam.DoFn):
         taxonomy = load_taxonomy(self.config.taxonomy, self.config.taxonomy_path)
         self.mapper = HashtagMapper(taxonomy, alias_paths=self.config.aliases)
 
-    def process(self, group: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
-        partition, tables = group
-        counts = tag_counts(merge_tag_hashes([_frame(t) for t in tables]))
+    def process(self, merged: tuple[int, pl.DataFrame]) -> Iterator[Any]:
+        partition, tag_hashes = merged
+        counts = tag_counts(tag_hashes)
         passes = (pl.col("n_posts") >= self.config.min_posts) & (
             pl.col("n_users") >= self.config.min_users
         )
@@ -435,7 +437,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         kept
         | "Tag users"
         >> beam.FlatMap(lambda t: route(tag_user_hashes(_frame(t)), pl.col("raw_tag"), parts))
-        | "Group tags" >> beam.GroupByKey()
+        | "Merge tags" >> beam.CombinePerKey(MergeCombine(merge_tag_hashes, decode=unpack_frame))
         | "Map vocabulary" >> beam.ParDo(MapVocabularyFn(config))
     )
     mapped = _split(mapped, "Mapped", ("mapping", "vocabulary", "synsets", "stats"))

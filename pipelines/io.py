@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 
 from datagraph.graph_files import parquet_bytes, write_atomic
+from pipelines.merge import MergeCombine
 
 
 def pack_frame(frame: pl.DataFrame) -> bytes:
@@ -74,7 +75,8 @@ def sorted_table(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
 class WriteTable(beam.PTransform):
     """Arrow tables (parts of one output table) -> one sorted Parquet file; emits its file info.
 
-    ``merge`` combines the parts instead of concatenating them (count tables summed by key).
+    ``merge`` combines the parts instead of concatenating them (count tables summed by key),
+    by a combiner (``pipelines.merge.MergeCombine``) so that parts are merged as they come.
     """
 
     def __init__(
@@ -96,22 +98,30 @@ class WriteTable(beam.PTransform):
         directory, name, schema = self.directory, self.name, self.schema
         sort_by, merge = self.sort_by, self.merge
 
+        def conform(table: pa.Table) -> pa.Table:
+            return table.select(schema.names).cast(schema)
+
         def write(keyed: tuple[str, Any]) -> tuple[str, str, int, str]:
-            tables = [t.select(schema.names).cast(schema) for t in keyed[1] if t is not None]
-            if merge is not None:
-                table = merge(tables) if tables else schema.empty_table()
+            if merge is not None:  # merged by the combiner below
+                table = keyed[1] if keyed[1] is not None else schema.empty_table()
             else:
+                tables = [conform(t) for t in keyed[1] if t is not None]
                 table = pa.concat_tables(tables) if tables else schema.empty_table()
-            table = sorted_table(table.select(schema.names).cast(schema), sort_by)
+            table = sorted_table(conform(table), sort_by)
             return write_table(directory, name, table.combine_chunks())
 
         # An empty table is still written: an empty PCollection would give no group at all,
         # so a marker None joins every table's parts and is removed again.
         marker = parts.pipeline | f"Marker {name}" >> beam.Create([None])
-        return (
+        keyed = (
             (parts, marker)
             | f"Merge {name}" >> beam.Flatten()
             | f"Key {name}" >> beam.Map(lambda part: (name, part))
-            | f"Group {name}" >> beam.GroupByKey()
-            | f"File {name}" >> beam.Map(write)
         )
+        if merge is not None:  # parts combined as they come (MergeCombine skips the marker)
+            grouped = keyed | f"Combine {name}" >> beam.CombinePerKey(
+                MergeCombine(lambda tables: merge([conform(t) for t in tables]))
+            )
+        else:
+            grouped = keyed | f"Group {name}" >> beam.GroupByKey()
+        return grouped | f"File {name}" >> beam.Map(write)
