@@ -69,7 +69,7 @@ def main() -> None:
 
     def routed(frames: Iterable[pl.DataFrame], key) -> Iterator[tuple[int, pa.Table]]:
         for frame in frames:
-            yield from route(frame, route_key(frame, key(frame)), parts)
+            yield from route(frame, route_key(key(frame)), parts)
 
     stages: list[tuple[str, Iterable]] = [
         ("dedup: rows by post_id", list(routed(batches, lambda f: by_id)))
@@ -80,7 +80,7 @@ def main() -> None:
     rows = first_per_key(rows, "media_sha256").drop("media_sha256")
     split = parts_of(rows, by_id, parts)  # as the sha256 step left them (by sha256 or post_id)
     bucket = pl.struct("band", "value")
-    home = partition_ids(rows, route_key(rows, tagset_key(rows)), parts)
+    home = partition_ids(rows, route_key(tagset_key(rows)), parts)
     rows = rows.with_columns(pl.Series(HOME, home, dtype=pl.Int64))
     split = parts_of(rows, by_id, parts)
     stages.append(
@@ -95,7 +95,7 @@ def main() -> None:
     stages.append(("dedup: rows by user tag set", [e for f in split for e in route_home(f, parts)]))
     rows = rows.filter(~by_id.is_in(losers)).drop("media_phash", HOME)
     kept = first_per_key(rows, tagset_key(rows))
-    split = parts_of(kept, route_key(kept, tagset_key(kept)), parts)
+    split = parts_of(kept, route_key(tagset_key(kept)), parts)
     raw_tag = pl.col("raw_tag")
     stages.append(
         (

@@ -135,8 +135,8 @@ def route_home(frame: pl.DataFrame, partitions: int) -> Iterator[tuple[int, byte
         yield (partition, pack_frame(part))
 
 
-def _concat(tables: Iterable[bytes]) -> pl.DataFrame:
-    """The tables of one partition as one frame (in whatever order the runner gave them; every
+def _concat_posts(tables: Iterable[bytes]) -> pl.DataFrame:
+    """The post tables of one partition as one frame (in whatever order the runner gave them; every
     step sorts before it decides anything)."""
     return concat_frames([_frame(t) for t in tables])
 
@@ -161,11 +161,9 @@ class ReadPostsFn(beam.DoFn):
 
 
 # --- 2. deduplicate --------------------------------------------------------------------------
-def route_key(frame: pl.DataFrame, key: pl.Expr | pl.Series | None) -> pl.Expr:
+def route_key(key: pl.Expr | pl.Series) -> pl.Expr:
     """Where a row goes: its key, or its post_id when it has none (such rows always pass, and
     sending them all to one partition would make that one the largest)."""
-    if key is None:
-        return pl.col("post_id")
     return pl.coalesce(pl.lit(key) if isinstance(key, pl.Series) else key, pl.col("post_id"))
 
 
@@ -184,7 +182,7 @@ class _Step:
 
 def _route_by_key(rows: pl.DataFrame, key, partitions: int) -> Iterator[tuple[int, bytes]]:
     frame = _frame(rows)
-    return route(frame, route_key(frame, key(frame)), partitions)
+    return route(frame, route_key(key(frame)), partitions)
 
 
 def _keep_first(frame: pl.DataFrame, step: _Step) -> Iterator[Any]:
@@ -200,6 +198,10 @@ def _keep_first(frame: pl.DataFrame, step: _Step) -> Iterator[Any]:
         yield ("rows", kept)
 
 
+def _keep_first_of_group(group: tuple[int, Iterable[bytes]], step: _Step) -> Iterator[Any]:
+    return _keep_first(_concat_posts(group[1]), step)
+
+
 def _best_per_key(
     rows: beam.PCollection, step: _Step, partitions: int
 ) -> tuple[beam.PCollection, beam.PCollection]:
@@ -209,7 +211,7 @@ def _best_per_key(
         rows
         | f"Route by {step.name}" >> beam.FlatMap(_route_by_key, step.key, partitions)
         | f"Group by {step.name}" >> beam.GroupByKey()
-        | f"Drop {step.reason}" >> beam.FlatMap(lambda group: _keep_first(_concat(group[1]), step))
+        | f"Drop {step.reason}" >> beam.FlatMap(_keep_first_of_group, step)
     )
     split = _split(kept, f"After {step.name}", ("rows", "stats"))
     return split["rows"], split["stats"]
@@ -253,13 +255,14 @@ def _near_duplicate_ids(group: tuple[int, Iterable[bytes]], max_distance: int):
 
 
 def _concat_any(tables: Iterable[bytes]) -> pl.DataFrame:
+    """Parts of one partition of any frame (band rows, labels) as one frame."""
     return pl.concat([_frame(t) for t in tables], how="vertical_relaxed")
 
 
 def _with_home(rows: pl.DataFrame, partitions: int) -> pl.DataFrame:
     """The rows with their spam-step partition (of the user tag set, or of the post_id)."""
     frame = _frame(rows)
-    home = partition_ids(frame, route_key(frame, tagset_key(frame)), partitions)
+    home = partition_ids(frame, route_key(tagset_key(frame)), partitions)
     return frame.with_columns(pl.Series(HOME, home, dtype=pl.Int64))
 
 
@@ -270,7 +273,7 @@ def _drop_losers_keep_first(joined: tuple[int, dict], step: _Step) -> Iterator[A
     rows = list(groups["rows"])
     if rows:  # a loser's home is its row's partition, so a partition without rows has none
         losers = [pid for t in groups["losers"] for pid in _frame(t)["post_id"].to_list()]
-        frame = _concat(rows)
+        frame = _concat_posts(rows)
         loser = frame["post_id"].is_in(losers)
         n = int(loser.sum())
         if n:
