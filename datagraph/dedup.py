@@ -49,7 +49,7 @@ DROP_REASONS = (
 )
 DEFAULT_MAX_DISTANCE = 4
 DEFAULT_KEEP_PER_USER_TAGSET = 1
-_NO_TIME = 2**63 - 1  # posts without created_at rank after every dated post
+NO_TIME = 2**63 - 1  # posts without created_at rank after every dated post
 
 
 class PostRecord(NamedTuple):
@@ -65,7 +65,7 @@ class PostRecord(NamedTuple):
     @property
     def rank(self) -> tuple[int, str]:
         """Better posts sort first: earliest created_at (none = last), then post_id."""
-        return (_NO_TIME if self.created_at is None else self.created_at, self.post_id)
+        return (NO_TIME if self.created_at is None else self.created_at, self.post_id)
 
     @property
     def row_order(self) -> tuple:

@@ -22,6 +22,7 @@ from datagraph.dedup import (
     DEFAULT_KEEP_PER_USER_TAGSET,
     DEFAULT_MAX_DISTANCE,
     DROP_REASONS,
+    NO_TIME,
     ExcludeSet,
     PostRecord,
     band_widths,
@@ -29,9 +30,7 @@ from datagraph.dedup import (
 from datagraph.distinct import DEFAULT_LIMIT, DistinctSketch
 from datagraph.extract import extract_hashtags
 
-NO_TIME = 2**63 - 1  # PostRecord.rank: posts without created_at rank last
 TAGS = pl.List(pl.String)
-POST_COLUMNS = ("post_id", "user_id", "created_at", "media_sha256", "media_phash", "tags")
 _PARTITION_SEED = 20261124  # fixed, so every worker process puts a key in the same partition
 
 

@@ -125,14 +125,16 @@ def _frame(value: pl.DataFrame | bytes | pa.Table) -> pl.DataFrame:
 def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[int, bytes]]:
     """(partition, the frame's rows in it, packed): the elements of a grouping step."""
     ids = partition_ids(frame, key, partitions)
-    for partition, part in split_by_partition(frame, ids, partitions):
-        yield (partition, pack_frame(part))
+    return _packed(split_by_partition(frame, ids, partitions))
 
 
 def route_home(frame: pl.DataFrame, partitions: int) -> Iterator[tuple[int, bytes]]:
     """``route`` by the partition number each row already carries in its ``home`` column."""
-    for partition, part in split_by_column(frame, HOME, partitions):
-        yield (partition, pack_frame(part))
+    return _packed(split_by_column(frame, HOME, partitions))
+
+
+def _packed(parts: list[tuple[int, pl.DataFrame]]) -> Iterator[tuple[int, bytes]]:
+    return ((partition, pack_frame(part)) for partition, part in parts)
 
 
 def _concat_posts(tables: Iterable[bytes]) -> pl.DataFrame:
@@ -228,8 +230,8 @@ class DropExcludedFn(beam.DoFn):
     def setup(self) -> None:
         self.exclude = ExcludeSet.read(self.path, self.max_distance)
 
-    def process(self, table: pa.Table) -> Iterator[Any]:
-        frame = _frame(table)
+    def process(self, rows: pl.DataFrame) -> Iterator[Any]:
+        frame = _frame(rows)
         excluded = excluded_mask(frame, self.exclude)
         if excluded.any():
             yield _stat("dropped.eval_contamination", int(excluded.sum()))
@@ -379,14 +381,13 @@ class MapVocabularyFn(beam.DoFn):
         ]
         yield ("vocabulary", table_from_rows(vocabulary, VOCABULARY_SCHEMA))
         yield ("mapping", mapping.select(MAPPING_SCHEMA.names).cast(MAPPING_SCHEMA))
-        mapped = pc.sum(pc.is_valid(mapping.column("synset_id"))).as_py() or 0
-        if mapped:
-            yield _stat("mapped_tags", mapped)
-        if mapped < len(tags):
-            yield _stat("unmapped_tags", len(tags) - mapped)
         synsets = mapping.select(["raw_tag", "synset_id"]).filter(
             pc.is_valid(mapping.column("synset_id"))
         )
+        if synsets.num_rows:
+            yield _stat("mapped_tags", synsets.num_rows)
+        if synsets.num_rows < len(tags):
+            yield _stat("unmapped_tags", len(tags) - synsets.num_rows)
         if synsets.num_rows:
             yield ("synsets", (partition, pack_frame(pl.from_arrow(synsets))))
 
@@ -406,9 +407,9 @@ def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int
     """One tag partition's (post, tag) rows joined with its tags' synsets -> (post_id,
     synset_id) rows, routed by post_id."""
     _, groups = joined
-    synsets = [_frame(t) for t in groups["synsets"]]
+    synsets = list(groups["synsets"])
     if synsets:  # else no tag of this partition is mapped: its posts have no labels here
-        tag_synset = pl.concat(synsets, how="vertical_relaxed")
+        tag_synset = _concat_any(synsets)
         posts = _concat_any(groups["posts"])
         labels = posts.join(tag_synset, on="raw_tag").select("post_id", "synset_id")
         yield from route(labels, pl.col("post_id"), partitions)
@@ -416,10 +417,11 @@ def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int
 
 def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]:
     """All labels of one partition's posts -> capped synset and pair counts of those posts."""
-    labels = _concat_any(group[1]).to_arrow()
+    frame = _concat_any(group[1])
+    labels = frame.to_arrow()
     yield ("synset_counts", synset_post_counts(labels, max_labels_per_post=cap))
     yield ("cooccurrence", cooccurrence_counts(labels, max_labels_per_post=cap))
-    yield _stat("labelled_posts", pl.from_arrow(labels)["post_id"].n_unique())
+    yield _stat("labelled_posts", frame["post_id"].n_unique())
 
 
 # --- pipeline --------------------------------------------------------------------------------
