@@ -103,10 +103,14 @@ def conform_table(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
     return table
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    """The table as Parquet bytes with fixed writer settings (deterministic output)."""
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    """The table as Parquet bytes with fixed writer settings (deterministic output);
+    ``row_group_size`` overrides the default of 2**20 rows."""
     sink = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(None), sink, **_PARQUET_OPTIONS)
+    options = dict(_PARQUET_OPTIONS)
+    if row_group_size is not None:
+        options["row_group_size"] = row_group_size
+    pq.write_table(table.replace_schema_metadata(None), sink, **options)
     return sink.getvalue()
 
 

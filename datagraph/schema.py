@@ -117,6 +117,7 @@ MAPPING_SCHEMA = pa.schema(
 TRAINING_EXAMPLE_SCHEMA = pa.schema(
     [
         pa.field("post_id", pa.string(), nullable=False),
+        ("repeat", pa.int32()),  # 0 for a post's first copy, 1, 2, ... for up-sampled copies
         ("media_uri", pa.string()),
         ("labels", pa.list_(pa.int32())),  # 0-based indices into the manifest's class list
         ("class_ids", pa.list_(pa.int64())),  # the taxonomy's own ids (e.g. LVIS ids)
