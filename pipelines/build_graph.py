@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +45,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datagraph.cooccurrence import (
@@ -85,33 +82,20 @@ from datagraph.schema import (
 from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.merge import MergeCombine
 from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
+from pipelines.running import (
+    LiveProgress,
+    check_metrics,
+    input_info,
+    run_beam,
+    say,
+    split_events,
+    stat,
+)
 
-NAMESPACE = "datagraph.build_graph"
 MANIFEST_FORMAT_VERSION = 1
-_LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
 HOME = "home"  # column: the partition of the spam step a row goes to
 READ_BATCH_SIZE = 65536  # posts per read batch: the unit every later step moves
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
-
-
-def _stat(name: str, n: int = 1) -> tuple[str, tuple[str, int]]:
-    """A count on the data path (summed into the manifest) and the same Beam metrics counter."""
-    Metrics.counter(NAMESPACE, name).inc(n)
-    _LIVE[name] += n
-    return ("stats", (name, n))
-
-
-def _split(events: beam.PCollection, label: str, kinds: tuple[str, ...]) -> dict:
-    """A DoFn's (kind, value) events as one PCollection per kind.
-
-    Used instead of ``with_outputs``: Beam 2.77's DaskRunner sends tagged outputs into the main
-    output, so each stage emits one stream of (kind, value) pairs and consumers filter it.
-    """
-    return {
-        kind: events
-        | f"{label}: {kind}" >> beam.FlatMap(lambda e, k=kind: [e[1]] if e[0] == k else [])
-        for kind in kinds
-    }
 
 
 # --- partitions ------------------------------------------------------------------------------
@@ -154,9 +138,9 @@ class ReadPostsFn(beam.DoFn):
         from datagraph.readers import read_posts
 
         for batch in read_posts(path, self.batch_size):
-            yield _stat("rows_read", batch.rows_read)
+            yield stat("rows_read", batch.rows_read)
             if batch.dead_letters.num_rows:
-                yield _stat("dead_letters", batch.dead_letters.num_rows)
+                yield stat("dead_letters", batch.dead_letters.num_rows)
                 yield ("dead", batch.dead_letters)
             if batch.posts.num_rows:
                 yield ("rows", post_frame(batch.posts))
@@ -193,9 +177,9 @@ def _keep_first(frame: pl.DataFrame, step: _Step) -> Iterator[Any]:
     frame = step.order(frame)
     kept = first_per_key(frame, step.key(frame), step.keep).drop(step.drop)
     if frame.height > kept.height:
-        yield _stat(f"dropped.{step.reason}", frame.height - kept.height)
+        yield stat(f"dropped.{step.reason}", frame.height - kept.height)
     if step.count_kept:
-        yield _stat("kept_posts", kept.height)
+        yield stat("kept_posts", kept.height)
     if kept.height:
         yield ("rows", kept)
 
@@ -215,7 +199,7 @@ def _best_per_key(
         | f"Group by {step.name}" >> beam.GroupByKey()
         | f"Drop {step.reason}" >> beam.FlatMap(_keep_first_of_group, step)
     )
-    split = _split(kept, f"After {step.name}", ("rows", "stats"))
+    split = split_events(kept, f"After {step.name}", ("rows", "stats"))
     return split["rows"], split["stats"]
 
 
@@ -234,7 +218,7 @@ class DropExcludedFn(beam.DoFn):
         frame = _frame(rows)
         excluded = excluded_mask(frame, self.exclude)
         if excluded.any():
-            yield _stat("dropped.eval_contamination", int(excluded.sum()))
+            yield stat("dropped.eval_contamination", int(excluded.sum()))
         if not excluded.all():
             yield ("rows", frame.filter(~pl.Series(excluded)))
 
@@ -279,7 +263,7 @@ def _drop_losers_keep_first(joined: tuple[int, dict], step: _Step) -> Iterator[A
         loser = frame["post_id"].is_in(losers)
         n = int(loser.sum())
         if n:
-            yield _stat("dropped.near_duplicate_media", n)
+            yield stat("dropped.near_duplicate_media", n)
         yield from _keep_first(frame.filter(~loser), step)
 
 
@@ -304,7 +288,7 @@ class Deduplicate(beam.PTransform):
             excluded = rows | "Drop eval media" >> beam.ParDo(
                 DropExcludedFn(self.config.exclude_media, k)
             )
-            excluded = _split(excluded, "Excluded", ("rows", "stats"))
+            excluded = split_events(excluded, "Excluded", ("rows", "stats"))
             stats.append(excluded["stats"])
             rows = excluded["rows"]
         sha_step = _Step("sha256", _by_sha256, "duplicate_media", drop=("media_sha256",))
@@ -340,7 +324,7 @@ class Deduplicate(beam.PTransform):
             | "Join losers" >> beam.CoGroupByKey()
             | "Drop near duplicates and spam" >> beam.FlatMap(_drop_losers_keep_first, spam_step)
         )
-        spam = _split(spam, "After user tag set", ("rows", "stats"))
+        spam = split_events(spam, "After user tag set", ("rows", "stats"))
         all_stats = (*stats, spam["stats"]) | "Dedup stats" >> beam.Flatten()
         return spam["rows"], all_stats
 
@@ -369,10 +353,10 @@ class MapVocabularyFn(beam.DoFn):
         )
         entries = counts.filter(passes).sort("raw_tag")
         if counts.height > entries.height:
-            yield _stat("tags_below_cut", counts.height - entries.height)
+            yield stat("tags_below_cut", counts.height - entries.height)
         if not entries.height:
             return
-        yield _stat("distinct_tags", entries.height)
+        yield stat("distinct_tags", entries.height)
         tags = entries["raw_tag"].to_list()
         mapping = self.mapper.map(tags)
         vocabulary = [
@@ -385,9 +369,9 @@ class MapVocabularyFn(beam.DoFn):
             pc.is_valid(mapping.column("synset_id"))
         )
         if synsets.num_rows:
-            yield _stat("mapped_tags", synsets.num_rows)
+            yield stat("mapped_tags", synsets.num_rows)
         if synsets.num_rows < len(tags):
-            yield _stat("unmapped_tags", len(tags) - synsets.num_rows)
+            yield stat("unmapped_tags", len(tags) - synsets.num_rows)
         if synsets.num_rows:
             yield ("synsets", (partition, pack_frame(pl.from_arrow(synsets))))
 
@@ -421,7 +405,7 @@ def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]
     labels = frame.to_arrow()
     yield ("synset_counts", synset_post_counts(labels, max_labels_per_post=cap))
     yield ("cooccurrence", cooccurrence_counts(labels, max_labels_per_post=cap))
-    yield _stat("labelled_posts", frame["post_id"].n_unique())
+    yield stat("labelled_posts", frame["post_id"].n_unique())
 
 
 # --- pipeline --------------------------------------------------------------------------------
@@ -435,7 +419,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Spread files" >> beam.Reshuffle()
         | "Read" >> beam.ParDo(ReadPostsFn(READ_BATCH_SIZE))
     )
-    read = _split(read, "Read", ("rows", "dead", "stats"))
+    read = split_events(read, "Read", ("rows", "dead", "stats"))
     kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
 
     mapped = (
@@ -445,7 +429,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Merge tags" >> beam.CombinePerKey(MergeCombine(merge_tag_hashes, decode=unpack_frame))
         | "Map vocabulary" >> beam.ParDo(MapVocabularyFn(config))
     )
-    mapped = _split(mapped, "Mapped", ("mapping", "vocabulary", "synsets", "stats"))
+    mapped = split_events(mapped, "Mapped", ("mapping", "vocabulary", "synsets", "stats"))
 
     post_tags = kept | "Post tags" >> beam.FlatMap(
         lambda t: route(post_tags_frame(t), pl.col("raw_tag"), parts)
@@ -457,7 +441,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Group posts" >> beam.GroupByKey()
         | "Count labels" >> beam.FlatMap(_label_counts, config.max_labels_per_post)
     )
-    labels = _split(labels, "Labels", ("synset_counts", "cooccurrence", "stats"))
+    labels = split_events(labels, "Labels", ("synset_counts", "cooccurrence", "stats"))
 
     files_written = [
         mapped["vocabulary"] | WriteTable(out, "vocabulary", VOCABULARY_SCHEMA, ["raw_tag"]),
@@ -485,7 +469,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Everything" >> beam.Flatten()
         | "One key" >> beam.Map(lambda item: (None, item))
         | "Together" >> beam.GroupByKey()
-        | "Finalize" >> beam.ParDo(FinalizeFn(config, _input_info(files)))
+        | "Finalize" >> beam.ParDo(FinalizeFn(config, input_info(files)))
     )
 
 
@@ -584,16 +568,6 @@ def reconcile(stats: dict[str, int]) -> dict[str, Any]:
     return counts
 
 
-def _input_info(files: list[str]) -> list[dict]:
-    import fsspec
-
-    info = []
-    for path in files:
-        fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
-        info.append({"path": path, "size_bytes": int(fs.size(resolved))})
-    return info
-
-
 # --- running ---------------------------------------------------------------------------------
 def run(argv: list[str]) -> dict | None:
     """Parse arguments, check them, run the pipeline; returns the manifest (None on --dry-run)."""
@@ -611,7 +585,7 @@ def run(argv: list[str]) -> dict | None:
     options = PipelineOptions(beam_args)
     runner = runner_name(beam_args)
     if args.dry_run:
-        _say(
+        say(
             args,
             f"dry run: {len(files)} input file(s), taxonomy {taxonomy.name} "
             f"({len(taxonomy):,} classes), exclude set {len(exclude) if exclude else 0} "
@@ -620,151 +594,14 @@ def run(argv: list[str]) -> dict | None:
         return None
     Path(config.output).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with _progress(args, runner) as progress:
-        result = _run_pipeline(options, config, files, runner)
+    with LiveProgress(args, runner, "build_graph") as progress:
+        result = run_beam(options, lambda p: build_pipeline(p, config, files), runner)
         progress()
     manifest = json.loads((Path(config.output) / "manifest.json").read_text())
-    _check_metrics(result, manifest)
+    check_metrics(result, manifest)
     if not args.quiet:
         _summary(manifest, time.monotonic() - started, config.output)
     return manifest
-
-
-def _run_pipeline(options: PipelineOptions, config, files, runner: str):
-    try:
-        pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, config, files)
-        result = pipeline.run()
-        result.wait_until_finish()
-        return result
-    except DatagraphError:
-        raise
-    except Exception as exc:
-        message = _flink_hint(exc, options, runner)
-        if message:
-            raise DatagraphError(message) from None
-        raise
-
-
-def _flink_hint(exc: Exception, options: PipelineOptions, runner: str) -> str | None:
-    """One sentence for the FlinkRunner failures that only show once the pipeline runs.
-
-    Without --flink_job_server_jar, Beam 2.77 downloads its job-server jar from Maven Central (then
-    a Google mirror) into ~/.apache_beam/cache/jars; offline that is a RuntimeError "Unable to
-    fetch remote job server jar at URL: ...". With --flink_submit_uber_jar, an unreachable
-    --flink_master is a requests ConnectionError. Settings that cannot work at all are refused
-    before this, by ``pipelines.options.check_flink_options``.
-    """
-    if runner != "FlinkRunner":
-        return None
-    import requests
-
-    marker = "Unable to fetch remote job server jar at "
-    if marker in str(exc):
-        url = str(exc).partition(marker)[2].split(": ", 1)[0]
-        reason = getattr(exc.__context__, "reason", exc.__context__)
-        if options.get_all_options().get("flink_job_server_jar"):
-            return (
-                f"FlinkRunner could not download --flink_job_server_jar {url} ({reason}): "
-                "download it on a connected machine and pass its local path (see docs/flink.md)"
-            )
-        return (
-            f"FlinkRunner needs Beam's Flink job-server jar and could not download it from {url} "
-            f"({reason}): download it on a connected machine and pass "
-            f"--flink_job_server_jar=/path/to/{url.rsplit('/', 1)[-1]} (see docs/flink.md)"
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError) and exc.request is not None:
-        endpoint = exc.request.url.rsplit("/v1/", 1)[0]
-        return (
-            f"FlinkRunner could not reach the Flink cluster's REST endpoint {endpoint}: start the "
-            "cluster or fix --flink_master (see docs/flink.md)"
-        )
-    return None
-
-
-def _check_metrics(result: Any, manifest: dict) -> None:
-    """Where the runner reports Beam metrics, they must agree with the manifest's counts."""
-    try:
-        counters = result.metrics().query()["counters"]
-    except Exception:  # some runners (Dask) report none
-        return
-    seen: dict[str, int] = {}
-    for counter in counters:
-        if counter.key.metric.namespace == NAMESPACE:
-            name = counter.key.metric.name
-            seen[name] = seen.get(name, 0) + (counter.committed or counter.attempted or 0)
-    if not seen:
-        return
-    counts = manifest["counts"]
-    expected = {"rows_read": counts["read"], "dead_letters": counts["bad"]}
-    expected |= {f"dropped.{k}": v for k, v in counts["dropped"].items() if v}
-    for name, value in expected.items():
-        if seen.get(name, 0) != value:
-            raise DatagraphError(f"Beam metric {name}={seen.get(name, 0)} but manifest {value}")
-
-
-def _say(args, text: str) -> None:
-    if not args.quiet:
-        print(text, file=sys.stderr)
-
-
-class _progress:
-    """A live line while the pipeline runs (rich, on stderr): rows read, kept, dropped, elapsed.
-
-    The counts come from ``_LIVE``, which ``_stat`` updates in the process that runs the DoFns:
-    live for in-process runners (FnApiRunner with one worker, DirectRunner, PortableRunner with
-    LOOPBACK); with worker processes elsewhere (Dask, Flink, multi_processing) the line shows
-    the runner and elapsed time only, and the final table has the counts.
-    """
-
-    def __init__(self, args, runner: str):
-        self.quiet = args.quiet
-        self.runner = runner
-        self._progress = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _describe(self) -> str:
-        live = dict(_LIVE)
-        if not live:
-            return f"build_graph on {self.runner}"
-        dropped = sum(n for name, n in live.items() if name.startswith("dropped."))
-        return (
-            f"build_graph on {self.runner}: read {live.get('rows_read', 0):,}, "
-            f"bad {live.get('dead_letters', 0):,}, dropped {dropped:,}, "
-            f"kept {live.get('kept_posts', 0):,}"
-        )
-
-    def _refresh(self, task) -> None:
-        while not self._stop.wait(0.25):
-            self._progress.update(task, description=self._describe())
-
-    def __enter__(self):
-        _LIVE.clear()
-        if not self.quiet:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._progress.start()
-            task = self._progress.add_task(self._describe())
-            self._thread = threading.Thread(target=self._refresh, args=(task,), daemon=True)
-            self._thread.start()
-        return lambda: None
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self._progress is not None:
-            self._progress.stop()
-        return False
 
 
 def _summary(manifest: dict, seconds: float, output: str) -> None:
