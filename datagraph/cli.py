@@ -354,10 +354,14 @@ def demo(
     pipeline_output: Annotated[
         Path, typer.Option(help="Where the build_graph pipeline writes its outputs.")
     ] = Path("out/build_graph"),
+    shards_output: Annotated[
+        Path, typer.Option(help="Where the build_shards pipeline writes the training set.")
+    ] = Path("out/build_shards"),
 ) -> None:
     """The main job on sample_data/: check the WordNet snapshot, summarize the sample posts,
-    normalize and map their hashtags, build their label graph in one process, then run the
-    build_graph Beam pipeline (dedup, vocabulary, mapping, graph, manifest)."""
+    normalize and map their hashtags, build their label graph in one process, run the
+    build_graph Beam pipeline (dedup, vocabulary, mapping, graph, manifest), then the
+    build_shards pipeline (LVIS labels, square-root resampling, shards) and its report."""
     from datagraph.summary import summarize_posts
     from datagraph.taxonomy import load_taxonomy
     from datagraph.wordnet import WordNet
@@ -401,6 +405,33 @@ def demo(
         ("lvis", sample_data_dir() / "lvis_sample_categories.json"),
     ):
         _print_taxonomy(load_taxonomy(name, path), show=5)
+    console.print("running the build_shards Beam pipeline on the sample (FnApiRunner):")
+    from datagraph.report import write_report
+    from pipelines.build_shards import run as run_shards
+
+    run_shards(_sample_shards_args([], pipeline_output, shards_output))
+    console.print(f"shard set report: {write_report(shards_output)}")
+
+
+def _sample_shards_args(args: list[str], graph: Path, output: Path) -> list[str]:
+    """build_shards arguments with the sample's defaults filled in where ``args`` has none."""
+
+    def given(name: str) -> bool:
+        return any(a == name or a.startswith(f"{name}=") for a in args)
+
+    sample = sample_data_dir()
+    args = list(args)
+    if not given("--input"):
+        args += ["--input", str(sample / "posts.jsonl")]
+    if not given("--graph"):
+        args += ["--graph", str(graph)]
+    if not given("--output"):
+        args += ["--output", str(output)]
+    if not given("--sampling"):
+        args += ["--sampling", "sqrt"]
+    if not given("--num-shards"):
+        args += ["--num-shards", "8"]
+    return args
 
 
 @run_app.command(
@@ -429,6 +460,56 @@ def run_build_graph(ctx: typer.Context) -> None:
     if not any(a == "--output" or a.startswith("--output=") for a in args):
         args += ["--output", "out/build_graph"]
     run_pipeline(args)
+
+
+@run_app.command(
+    "build-shards",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def run_build_shards(ctx: typer.Context) -> None:
+    """posts + build_graph output -> resampled, sharded training set + manifest (Beam).
+
+    Takes the options of ``python -m pipelines.build_shards`` (see --help). Without --input it
+    runs on sample_data/posts.jsonl with the graph in out/build_graph (built first if missing),
+    square-root sampling and 8 shards, into out/build_shards.
+    """
+    from pipelines.build_graph import run as run_graph
+    from pipelines.build_shards import run as run_shards
+    from pipelines.options import build_shards_parser
+
+    args = list(ctx.args)
+    if "--help" in args or "-h" in args:
+        build_shards_parser().print_help()
+        return
+    if not any(a == "--input" or a.startswith("--input=") for a in args):
+        graph = Path("out/build_graph")
+        no_graph = not any(a == "--graph" or a.startswith("--graph=") for a in args)
+        if no_graph and not (graph / "manifest.json").is_file():
+            sample = sample_data_dir()
+            run_graph(
+                [
+                    "--input", str(sample / "posts.jsonl"),
+                    "--lvis-categories", str(sample / "lvis_sample_categories.json"),
+                    "--output", str(graph),
+                ]
+            )  # fmt: skip
+        args = _sample_shards_args(args, graph, Path("out/build_shards"))
+    run_shards(args)
+
+
+@app.command("report")
+def report(
+    shard_dir: Annotated[Path, typer.Argument(help="A build_shards output directory.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write report.md and its plots.")
+    ] = None,
+) -> None:
+    """A Markdown report of a shard set: long-tail plot before/after resampling, top classes,
+    drop reasons, shard sizes (report.md + PNG plots, in SHARD_DIR/report by default)."""
+    from datagraph.report import write_report
+
+    console.print(f"report: {write_report(shard_dir, out)}")
 
 
 def run() -> None:

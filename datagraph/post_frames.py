@@ -31,12 +31,14 @@ from datagraph.distinct import DEFAULT_LIMIT, DistinctSketch
 from datagraph.extract import extract_hashtags
 
 TAGS = pl.List(pl.String)
+_FRAME_COLUMNS = ("post_id", "user_id", "created_at", "media_sha256", "media_phash", "tags", "home")
 _PARTITION_SEED = 20261124  # fixed, so every worker process puts a key in the same partition
 
 
 # --- posts -----------------------------------------------------------------------------------
-def post_frame(posts: pa.Table) -> pl.DataFrame:
-    """The PostRecord columns of a posts table (``schema.POST_SCHEMA``).
+def post_frame(posts: pa.Table, carry: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The PostRecord columns of a posts table (``schema.POST_SCHEMA``), plus the string
+    columns named in ``carry`` (e.g. media_uri, which training shards need) unchanged.
 
     created_at becomes UTC milliseconds; ``tags`` are the hashtags field plus the caption's
     hashtags, distinct, sorted, without the ones that are empty once stripped of space and '#'
@@ -70,13 +72,14 @@ def post_frame(posts: pa.Table) -> pl.DataFrame:
     )
     long = long.join(number, on="tag")  # blank tags have no number and drop out
     tags = _sorted_distinct_lists(long["row"], long["id"], kept, frame.height)
+    carried = [pl.Series(name, posts.column(name), dtype=pl.String) for name in carry]
     return frame.select(
         pl.col("post_id").cast(pl.String),
         pl.col("user_id").cast(pl.String),
         pl.col("created_at").cast(pl.Int64),
         pl.col("media_sha256").cast(pl.String),
         pl.col("media_phash").cast(pl.UInt64),
-    ).with_columns(tags.alias("tags"))
+    ).with_columns(tags.alias("tags"), *carried)
 
 
 def _sorted_distinct_lists(
@@ -121,7 +124,9 @@ def concat_frames(frames: list[pl.DataFrame]) -> pl.DataFrame:
 def sort_by_row_order(frame: pl.DataFrame) -> pl.DataFrame:
     """Rows in ``PostRecord.row_order``: (created_at or never, post_id, user_id or "", sha256 or
     "", phash or -1, tags). Strings sort by UTF-8 bytes, which is Python's code-point order; the
-    tags tuple compares as its tags joined by NUL."""
+    tags tuple compares as its tags joined by NUL. Carried columns (``post_frame(carry=...)``)
+    come last, so rows that differ only there still have one order."""
+    carried = [pl.col(c) for c in frame.columns if c not in _FRAME_COLUMNS]
     return frame.sort(
         pl.col("created_at").fill_null(NO_TIME),
         "post_id",
@@ -129,6 +134,7 @@ def sort_by_row_order(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("media_sha256").fill_null(""),
         "media_phash",  # nulls first, as -1
         pl.col("tags").list.join("\x00"),
+        *carried,
         nulls_last=False,
         maintain_order=True,
     )

@@ -131,8 +131,9 @@ def _concat_posts(tables: Iterable[bytes]) -> pl.DataFrame:
 class ReadPostsFn(beam.DoFn):
     """One input file -> batches of posts (PostRecord columns) and of dead letters."""
 
-    def __init__(self, batch_size: int):
+    def __init__(self, batch_size: int, carry: tuple[str, ...] = ()):
         self.batch_size = batch_size
+        self.carry = carry  # post columns to keep beside the PostRecord ones
 
     def process(self, path: str) -> Iterator[Any]:
         from datagraph.readers import read_posts
@@ -143,7 +144,7 @@ class ReadPostsFn(beam.DoFn):
                 yield stat("dead_letters", batch.dead_letters.num_rows)
                 yield ("dead", batch.dead_letters)
             if batch.posts.num_rows:
-                yield ("rows", post_frame(batch.posts))
+                yield ("rows", post_frame(batch.posts, self.carry))
 
 
 # --- 2. deduplicate --------------------------------------------------------------------------

@@ -207,3 +207,175 @@ def check_flink_options(beam_args: list[str]) -> None:
             "which is not installed: install Java 17 (apt-get install openjdk-17-jre-headless) "
             "or pass --job_server_java_launcher=/path/to/java (see docs/flink.md)"
         )
+
+
+DEFAULT_NUM_SHARDS = 64
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class BuildShardsConfig:
+    """What build_shards does; recorded in the manifest like ``BuildGraphConfig``.
+
+    The deduplication fields mean what they mean in build_graph; left unset on the command
+    line they take the graph's values, so the training set drops the posts the graph dropped.
+    """
+
+    inputs: tuple[str, ...]
+    output: str
+    graph: str
+    taxonomy: str = "visual"
+    taxonomy_path: str | None = None
+    sampling: str = "natural"
+    alpha: float | None = None
+    cap: float | None = None
+    tail_fraction: float | None = None
+    num_shards: int = DEFAULT_NUM_SHARDS
+    val_fraction: float = 0.0
+    val_shards: int = 1
+    seed: int = DEFAULT_SEED
+    min_class_count: int = 0
+    row_group_size: int = 4096
+    exclude_media: str | None = None
+    near_duplicate_distance: int = DEFAULT_MAX_DISTANCE
+    keep_per_user_tagset: int = DEFAULT_KEEP_PER_USER_TAGSET
+    partitions: int = DEFAULT_PARTITIONS
+
+    def check(self) -> None:
+        """Raise ConfigError for values no run can use."""
+        if not self.inputs:
+            raise ConfigError("build_shards: give at least one --input")
+        self.sampling_strategy().check()
+        if not 1 <= self.num_shards <= 99_999 or not 1 <= self.val_shards <= 99_999:
+            raise ConfigError("--num-shards and --val-shards must be 1..99999")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("--val-fraction must be in [0, 1)")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError("--seed must be a non-negative integer below 2**63")
+        if self.min_class_count < 0 or self.row_group_size < 1 or self.partitions < 1:
+            raise ConfigError(
+                "--min-class-count must be >= 0, --row-group-size and --partitions >= 1"
+            )
+        if not 0 <= self.near_duplicate_distance <= 31:
+            raise ConfigError("--near-duplicate-distance must be 0..31")
+        if self.keep_per_user_tagset < 1:
+            raise ConfigError("--keep-per-user-tagset must be at least 1")
+        if self.taxonomy in ("lvis", "imagenet1k", "synsets") and not self.taxonomy_path:
+            raise ConfigError(
+                f"--taxonomy {self.taxonomy} needs its file: --taxonomy-path (or, for LVIS, "
+                "--lvis-categories lvis_v1_val.json)"
+            )
+
+    def sampling_strategy(self):
+        """The ``datagraph.sampling.Sampling`` these options describe."""
+        from datagraph.sampling import Sampling
+
+        return Sampling(self.sampling, self.alpha, self.cap, self.tail_fraction)
+
+    @property
+    def with_validation(self) -> bool:
+        return self.val_fraction > 0
+
+    def manifest_config(self) -> dict:
+        """The config as recorded in the manifest (without the output path)."""
+        config = asdict(self)
+        config.pop("output")
+        config["inputs"] = list(self.inputs)
+        return config
+
+
+def build_shards_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.build_shards",
+        description=(
+            "Label posts by lookup in a build_graph output, keep those with classes of a "
+            "taxonomy, resample the long tail, and write deterministic Parquet shards with a "
+            "manifest. Beam options (--runner, --flink_master, ...) pass through."
+        ),
+    )
+    parser.add_argument("--input", action="append", required=True, help="File or glob; repeat.")
+    parser.add_argument("--graph", required=True, help="A build_graph output directory.")
+    parser.add_argument("--output", required=True, help="Output directory (local path).")
+    parser.add_argument(
+        "--taxonomy", help="wordnet|visual|lvis|imagenet1k|synsets (default: the graph's)"
+    )
+    parser.add_argument("--taxonomy-path", help="The taxonomy's file (lvis, imagenet1k, synsets).")
+    parser.add_argument("--lvis-categories", help="LVIS annotation JSON; implies --taxonomy lvis.")
+    parser.add_argument(
+        "--sampling",
+        default="natural",
+        help="natural | sqrt | uniform | temperature (--alpha) | balanced (--cap or "
+        "--tail-fraction); docs/shards.md",
+    )
+    parser.add_argument("--alpha", type=float, help="temperature: class share ~ count ** alpha")
+    parser.add_argument("--cap", type=float, help="balanced: t, posts per class kept at most")
+    parser.add_argument(
+        "--tail-fraction", type=float, help="balanced: t = this quantile of class counts"
+    )
+    parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.0, help="Users held out for validation."
+    )
+    parser.add_argument("--val-shards", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--min-class-count", type=int, default=0, help="Drop classes with fewer train posts."
+    )
+    parser.add_argument("--row-group-size", type=int, default=4096)
+    parser.add_argument("--exclude-media", help="Evaluation-set media (default: the graph's).")
+    parser.add_argument("--near-duplicate-distance", type=int)
+    parser.add_argument("--keep-per-user-tagset", type=int)
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    parser.add_argument("--runner", default=DEFAULT_RUNNER)
+    parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
+    parser.add_argument("--quiet", action="store_true", help="No progress line or summary.")
+    return parser
+
+
+def parse_build_shards_args(
+    argv: list[str], graph_config: dict | None = None
+) -> tuple[BuildShardsConfig, argparse.Namespace, list]:
+    """(config, parsed args, Beam arguments). ``graph_config`` (the graph manifest's config)
+    supplies the taxonomy and deduplication options the command line leaves unset."""
+    args, beam_args = build_shards_parser().parse_known_args(argv)
+    given = graph_config or {}
+    taxonomy, taxonomy_path = args.taxonomy, args.taxonomy_path
+    if args.lvis_categories:
+        taxonomy, taxonomy_path = "lvis", args.lvis_categories
+    if taxonomy is None:
+        taxonomy = given.get("taxonomy", "visual")
+        taxonomy_path = taxonomy_path or given.get("taxonomy_path")
+
+    def chosen(value, key, default):
+        return value if value is not None else given.get(key, default)
+
+    config = BuildShardsConfig(
+        inputs=tuple(args.input),
+        output=_absolute(args.output),
+        graph=_absolute(args.graph),
+        taxonomy=taxonomy,
+        taxonomy_path=_absolute(taxonomy_path),
+        sampling=args.sampling,
+        alpha=args.alpha,
+        cap=args.cap,
+        tail_fraction=args.tail_fraction,
+        num_shards=args.num_shards,
+        val_fraction=args.val_fraction,
+        val_shards=args.val_shards,
+        seed=args.seed,
+        min_class_count=args.min_class_count,
+        row_group_size=args.row_group_size,
+        exclude_media=_absolute(chosen(args.exclude_media, "exclude_media", None)),
+        near_duplicate_distance=chosen(
+            args.near_duplicate_distance, "near_duplicate_distance", DEFAULT_MAX_DISTANCE
+        ),
+        keep_per_user_tagset=chosen(
+            args.keep_per_user_tagset, "keep_per_user_tagset", DEFAULT_KEEP_PER_USER_TAGSET
+        ),
+        partitions=args.partitions,
+    )
+    config.check()
+    runner = RUNNER_ALIASES.get(args.runner, args.runner)
+    beam_args = [f"--runner={runner}", *beam_args]
+    check_flink_options(beam_args)
+    return config, args, beam_args

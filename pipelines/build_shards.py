@@ -1,0 +1,529 @@
+"""build_shards: posts + a build_graph output -> a resampled, sharded training set with a manifest.
+
+    python -m pipelines.build_shards --input 'posts/*.parquet' --graph out/graph \\
+        --lvis-categories lvis_v1_val.json --sampling sqrt --num-shards 64 --seed 0 \\
+        --output out/lvis1k
+
+The format is docs/shards.md; the rules are library code (``datagraph.labels``,
+``datagraph.sampling``, ``datagraph.shards``). Stages:
+
+0. Driver: the label map (raw tag -> class of the chosen taxonomy) from the graph's mapping
+   table, or from its vocabulary mapped again when the taxonomy differs; written to
+   ``label_map.parquet``, which each worker loads once (a file, not a side input: Beam 2.77's
+   DaskRunner drops ParDos with side inputs).
+1. Read and deduplicate exactly as build_graph (same transforms, same options by default).
+2. Label: per batch, posts labelled by one join with the label map; posts without a class
+   dropped (``no_label``); each post's split (by user) and shard (by its seeded hash); the class
+   histogram per split, summed by a combiner.
+3. Plan: the histograms, once complete, go to every shard key (a CoGroupByKey join, not a side
+   input); each shard worker derives the same class list and sampling plan from them.
+4. Write: per shard, classes below ``--min-class-count`` removed (``rare_classes_only``), copies
+   drawn (``resampled_out`` for none), rows built, sorted and written as Parquet through a
+   temporary file and a rename. Every shard is written, empty ones too.
+5. Finalize: counts reconciled, stale shard files of earlier runs removed, manifest.json last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from datagraph.dedup import DROP_REASONS
+from datagraph.errors import DatagraphError
+from datagraph.graph_files import parquet_bytes, write_atomic
+from datagraph.labels import LABEL_MAP_SCHEMA, label_map, label_posts, remap_vocabulary
+from datagraph.sampling import plan_sampling, total_variation
+from datagraph.schema import DEAD_LETTER_SCHEMA
+from datagraph.shards import (
+    SHARD_SCHEMA,
+    ClassList,
+    in_validation,
+    post_hashes,
+    relabel,
+    shard_bytes,
+    shard_examples,
+    shard_of,
+    shard_path,
+)
+from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn
+from pipelines.io import WriteTable, pack_frame, unpack_frame
+from pipelines.options import (
+    BuildShardsConfig,
+    build_shards_parser,
+    parse_build_shards_args,
+    runner_name,
+)
+from pipelines.running import (
+    LiveProgress,
+    check_metrics,
+    input_info,
+    run_beam,
+    say,
+    split_events,
+    stat,
+)
+
+MANIFEST_FORMAT_VERSION = 1
+SHARD_DROP_REASONS = ("no_label", "rare_classes_only", "resampled_out")
+LABEL_MAP_FILE = "label_map.parquet"
+_POST_COLUMNS = {
+    "post_id": pl.String,
+    "media_uri": pl.String,
+    "classes": pl.List(pl.Int32),
+    "source_hashtags": pl.List(pl.String),
+}
+
+
+# --- 2. label --------------------------------------------------------------------------------
+class LabelPostsFn(beam.DoFn):
+    """A batch of kept posts -> labelled posts routed to their shard key, the class histogram of
+    each split, and the count of posts without a class."""
+
+    def __init__(self, config: BuildShardsConfig, taxonomy_size: int):
+        self.config = config
+        self.taxonomy_size = taxonomy_size
+        self.labels: pl.DataFrame | None = None
+
+    def setup(self) -> None:
+        path = Path(self.config.output) / LABEL_MAP_FILE
+        self.labels = pl.from_arrow(pq.read_table(path).select(["raw_tag", "class_index"]))
+
+    def process(self, rows: Any) -> Iterator[Any]:
+        frame = rows if isinstance(rows, pl.DataFrame) else unpack_frame(rows)
+        posts = frame.select("post_id", "user_id", "media_uri", "tags")
+        labelled, unlabelled = label_posts(posts, self.labels)
+        if unlabelled:
+            yield stat("dropped.no_label", unlabelled)
+        if not labelled.height:
+            return
+        config = self.config
+        val = in_validation(labelled, config.val_fraction)
+        hashes = post_hashes(labelled["post_id"], config.seed)
+        key = np.where(
+            val,
+            config.num_shards + shard_of(hashes, config.val_shards),
+            shard_of(hashes, config.num_shards),
+        )
+        classes = labelled["classes"]
+        for split, mask in (("train", ~val), ("val", val)):
+            if mask.any():
+                values = classes.filter(pl.Series(mask)).explode().to_numpy()
+                yield ("hist", (split, np.bincount(values, minlength=self.taxonomy_size)))
+        routed = labelled.select(list(_POST_COLUMNS)).with_columns(pl.Series("key", key))
+        for part_key, part in _split_by_key(routed):
+            yield ("rows", (part_key, pack_frame(part)))
+
+
+def _split_by_key(frame: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
+    for (key,), part in frame.partition_by("key", as_dict=True, maintain_order=True).items():
+        yield int(key), part.drop("key")
+
+
+def _sum_histograms(parts: Iterable[np.ndarray]) -> np.ndarray:
+    total = None
+    for part in parts:
+        total = part.copy() if total is None else total + part
+    return total
+
+
+# --- 3. plan ---------------------------------------------------------------------------------
+def _broadcast(grouped: tuple[None, Iterable[tuple[str, np.ndarray]]], keys: int):
+    """The complete histograms of both splits -> one copy per shard key, and one for Finalize."""
+    histograms = {split: np.asarray(h, dtype=np.int64) for split, h in grouped[1]}
+    for key in range(keys):
+        yield (key, histograms)
+
+
+# --- 4. write --------------------------------------------------------------------------------
+class WriteShardFn(beam.DoFn):
+    """One shard key's posts and the histograms -> the shard file, its info, its stats."""
+
+    def __init__(self, config: BuildShardsConfig):
+        self.config = config
+        self.taxonomy = None
+        self._classes: tuple[bytes, ClassList] | None = None
+
+    def setup(self) -> None:
+        from datagraph.taxonomy import load_taxonomy
+
+        self.taxonomy = load_taxonomy(self.config.taxonomy, self.config.taxonomy_path)
+
+    def class_list(self, train_histogram: np.ndarray) -> ClassList:
+        """The class list of this run (the same in every worker; cached per histogram)."""
+        digest = hashlib.sha256(train_histogram.tobytes()).digest()
+        if self._classes is None or self._classes[0] != digest:
+            classes = ClassList.select(self.taxonomy, train_histogram, self.config.min_class_count)
+            self._classes = (digest, classes)
+        return self._classes[1]
+
+    def process(self, joined: tuple[int, dict]) -> Iterator[Any]:
+        key, groups = joined
+        (histograms,) = list(groups["plan"])
+        config = self.config
+        split = "train" if key < config.num_shards else "val"
+        shard = key if split == "train" else key - config.num_shards
+        count = config.num_shards if split == "train" else config.val_shards
+        frames = [unpack_frame(b) for b in groups["rows"]]
+        posts = pl.concat(frames) if frames else pl.DataFrame(schema=_POST_COLUMNS)
+        classes = self.class_list(histograms["train"])
+        posts, rare = relabel(posts, classes.remap(len(self.taxonomy)))
+        if rare:
+            yield stat("dropped.rare_classes_only", rare)
+        plan = None
+        if split == "train":
+            counts = histograms["train"][classes.taxonomy_index]
+            keys = classes.class_ids.astype(np.uint64)
+            plan = plan_sampling(counts, config.sampling_strategy(), keys)
+        result = shard_examples(posts, plan, classes, config.seed, shard)
+        data = shard_bytes(result.table, config.row_group_size)
+        path = shard_path(split, shard, count, config.with_validation)
+        target = Path(config.output) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, lambda handle: handle.write(data))
+        rows = result.table.num_rows
+        if result.resampled_out:
+            yield stat("dropped.resampled_out", result.resampled_out)
+        yield stat("shard_posts", result.kept_posts)
+        yield stat("repeats_added", rows - result.kept_posts)
+        info = {
+            "path": path,
+            "split": split,
+            "shard": shard,
+            "rows": rows,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        yield ("shard", info)
+        yield ("after", (key, _sparse(result.histogram_after), _sparse(result.expected_after)))
+
+
+def _sparse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    index = np.flatnonzero(values)
+    return index, values[index]
+
+
+def _dense(sparse: tuple[np.ndarray, np.ndarray], size: int, dtype) -> np.ndarray:
+    out = np.zeros(size, dtype=dtype)
+    out[sparse[0]] = sparse[1]
+    return out
+
+
+# --- pipeline --------------------------------------------------------------------------------
+def build_pipeline(
+    pipeline: beam.Pipeline, config: BuildShardsConfig, files: list[str], context: dict
+) -> None:
+    """Add the build_shards stages to ``pipeline``; ``context`` is what the driver prepared
+    (taxonomy size, label map info, graph info, inputs)."""
+    keys = config.num_shards + (config.val_shards if config.with_validation else 0)
+    size = context["taxonomy_size"]
+    read = (
+        pipeline
+        | "Files" >> beam.Create(files)
+        | "Spread files" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadPostsFn(READ_BATCH_SIZE, carry=("media_uri",)))
+    )
+    read = split_events(read, "Read", ("rows", "dead", "stats"))
+    kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
+    labelled = kept | "Label" >> beam.ParDo(LabelPostsFn(config, size))
+    labelled = split_events(labelled, "Labelled", ("rows", "hist", "stats"))
+
+    empty = [(split, np.zeros(size, dtype=np.int64)) for split in ("train", "val")]
+    histograms = (
+        (labelled["hist"], pipeline | "No posts" >> beam.Create(empty))
+        | "All histograms" >> beam.Flatten()
+        | "Sum histograms" >> beam.CombinePerKey(_sum_histograms)
+        | "One plan key" >> beam.Map(lambda kv: (None, kv))
+        | "Both splits" >> beam.GroupByKey()
+    )
+    plans = histograms | "To every shard" >> beam.FlatMap(_broadcast, keys)
+    written = (
+        {"plan": plans, "rows": labelled["rows"]}
+        | "Join shards" >> beam.CoGroupByKey()
+        | "Write shards" >> beam.ParDo(WriteShardFn(config))
+    )
+    written = split_events(written, "Written", ("shard", "after", "stats"))
+    dead = read["dead"] | WriteTable(
+        config.output, "dead_letters", DEAD_LETTER_SCHEMA, ["source_file", "line"]
+    )
+    stats = (
+        (read["stats"], dedup_stats, labelled["stats"], written["stats"])
+        | "All stats" >> beam.Flatten()
+        | "Sum stats" >> beam.CombinePerKey(sum)
+    )
+    (
+        (
+            written["shard"] | "Tag shards" >> beam.Map(lambda s: ("shard", s)),
+            written["after"] | "Tag after" >> beam.Map(lambda a: ("after", a)),
+            histograms | "Tag before" >> beam.Map(lambda h: ("before", dict(h[1]))),
+            dead | "Tag dead letters" >> beam.Map(lambda f: ("file", f)),
+            stats | "Tag stats" >> beam.Map(lambda kv: ("stat", kv)),
+        )
+        | "Everything" >> beam.Flatten()
+        | "One key" >> beam.Map(lambda item: (None, item))
+        | "Together" >> beam.GroupByKey()
+        | "Finalize" >> beam.ParDo(FinalizeFn(config, context))
+    )
+
+
+# --- 5. finalize -----------------------------------------------------------------------------
+class FinalizeFn(beam.DoFn):
+    """After every shard is written: reconcile, remove stale shards, write manifest.json last."""
+
+    def __init__(self, config: BuildShardsConfig, context: dict):
+        self.config = config
+        self.context = context
+
+    def process(self, element: tuple[None, Iterable[tuple[str, Any]]]) -> Iterator[str]:
+        from datagraph import __version__
+        from datagraph.taxonomy import load_taxonomy
+
+        config = self.config
+        shards, after, files, stats, before = [], [], {}, {}, None
+        for kind, value in element[1]:
+            if kind == "shard":
+                shards.append(value)
+            elif kind == "after":
+                after.append(value)
+            elif kind == "file":
+                files[value[0]] = value
+            elif kind == "before":
+                before = value
+            else:
+                stats[value[0]] = value[1]
+        shards.sort(key=lambda s: s["path"])
+        counts = reconcile(stats, sum(s["rows"] for s in shards))
+        taxonomy = load_taxonomy(config.taxonomy, config.taxonomy_path)
+        classes = ClassList.select(taxonomy, before["train"], config.min_class_count)
+        sampling = self._sampling(before, after, classes)
+        out = Path(config.output)
+        _remove_stale_shards(out, {s["path"] for s in shards})
+        _, dead_file, dead_rows, dead_sha = files["dead_letters"]
+        outputs = [
+            {"path": s["path"], "rows": s["rows"], "sha256": s["sha256"]} for s in shards
+        ] + [
+            {"path": dead_file, "rows": dead_rows, "sha256": dead_sha},
+            self.context["label_map"],
+        ]
+        manifest = {
+            "format_version": MANIFEST_FORMAT_VERSION,
+            "pipeline": "build_shards",
+            "config": config.manifest_config(),
+            "code_version": __version__,
+            "seed": config.seed,
+            "taxonomy": {
+                "id": taxonomy.name,
+                "fingerprint": taxonomy.fingerprint,
+                "classes": len(classes),
+                "taxonomy_classes": len(taxonomy),
+                "class_list_sha256": classes.sha256(),
+            },
+            "classes": classes.to_manifest(),
+            "graph": self.context["graph"],
+            "labels": self.context["labels"],
+            "inputs": self.context["inputs"],
+            "counts": counts,
+            "sampling": sampling,
+            "shard_row_group_size": config.row_group_size,
+            "shards": shards,
+            "outputs": sorted(outputs, key=lambda o: o["path"]),
+            "schema": {
+                "shards": [f"{f.name}: {f.type}" for f in SHARD_SCHEMA],
+                "label_map": [f"{f.name}: {f.type}" for f in LABEL_MAP_SCHEMA],
+                "dead_letters": [f"{f.name}: {f.type}" for f in DEAD_LETTER_SCHEMA],
+            },
+        }
+        text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_atomic(out / "manifest.json", lambda handle: handle.write(text.encode()))
+        yield str(out / "manifest.json")
+
+    def _sampling(self, before: dict, after: list, classes: ClassList) -> dict:
+        """Histograms before/after, the promise, the target, and the errors between them."""
+        config = self.config
+        n = len(classes)
+        train_before = before["train"][classes.taxonomy_index]
+        plan = plan_sampling(
+            train_before, config.sampling_strategy(), classes.class_ids.astype(np.uint64)
+        )
+        achieved = np.zeros(n, dtype=np.int64)
+        expected = np.zeros(n)
+        val_rows = np.zeros(n, dtype=np.int64)
+        for key, hist, promised in sorted(after, key=lambda a: a[0]):  # fixed summation order
+            if key < config.num_shards:
+                achieved += _dense(hist, n, np.int64)
+                expected += _dense(promised, n, np.float64)
+            else:
+                val_rows += _dense(hist, n, np.int64)
+        return {
+            "strategy": config.sampling,
+            "params": config.sampling_strategy().params() | {"cap_resolved": plan.cap},
+            "histogram_before": train_before.tolist(),
+            "histogram_after": achieved.tolist(),
+            "expected_after": [round(float(x), 6) for x in expected],
+            "target_share": [round(float(x), 9) for x in plan.target_share],
+            "validation_histogram": val_rows.tolist(),
+            "error": {
+                "achieved_vs_expected_tv": round(total_variation(achieved, expected), 6),
+                "achieved_vs_target_tv": round(total_variation(achieved, plan.target_share), 6),
+                "expected_vs_target_tv": round(total_variation(expected, plan.target_share), 6),
+            },
+        }
+
+
+def reconcile(stats: dict[str, int], shard_rows: int) -> dict[str, Any]:
+    """The manifest's counts; raises if a post or a row is unaccounted for."""
+    reasons = (*DROP_REASONS, *SHARD_DROP_REASONS)
+    dropped = {reason: stats.get(f"dropped.{reason}", 0) for reason in reasons}
+    counts = {
+        "read": stats.get("rows_read", 0),
+        "bad": stats.get("dead_letters", 0),
+        "dropped": dropped,
+        "kept": stats.get("shard_posts", 0),  # written at least once
+        "rows": shard_rows,
+        "repeats_added": stats.get("repeats_added", 0),
+    }
+    accounted = counts["bad"] + sum(dropped.values()) + counts["kept"]
+    if accounted != counts["read"]:
+        raise DatagraphError(
+            f"counts do not reconcile: read {counts['read']:,} but bad + dropped + kept = "
+            f"{accounted:,} ({stats})"
+        )
+    if counts["kept"] + counts["repeats_added"] != shard_rows:
+        raise DatagraphError(
+            f"rows do not reconcile: kept {counts['kept']:,} + repeats "
+            f"{counts['repeats_added']:,} but the shards hold {shard_rows:,} rows"
+        )
+    return counts
+
+
+def _remove_stale_shards(out: Path, current: set[str]) -> None:
+    """Shard files of an earlier run into the same directory that this run did not write."""
+    for pattern in ("part-*-of-*.parquet", "train/part-*-of-*.parquet", "val/part-*-of-*.parquet"):
+        for path in out.glob(pattern):
+            if path.relative_to(out).as_posix() not in current:
+                path.unlink()
+
+
+# --- driver ----------------------------------------------------------------------------------
+def read_graph_manifest(graph: str) -> tuple[dict, str]:
+    """(the build_graph manifest of ``graph``, its sha256); clear errors when it is not one."""
+    path = Path(graph) / "manifest.json"
+    if not path.is_file():
+        raise DatagraphError(
+            f"{path}: missing; --graph must be a finished build_graph output directory"
+        )
+    data = path.read_bytes()
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatagraphError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("pipeline") != "build_graph":
+        raise DatagraphError(f"{path}: not a build_graph manifest")
+    return manifest, hashlib.sha256(data).hexdigest()
+
+
+def prepare_label_map(config: BuildShardsConfig, graph_manifest: dict, taxonomy) -> tuple:
+    """(label map table, how it was made): the graph's mapping when it was made with this very
+    taxonomy, else the graph's vocabulary mapped again under it."""
+    graph = Path(config.graph)
+    same = graph_manifest.get("taxonomy", {}).get("fingerprint") == taxonomy.fingerprint
+    if same:
+        mapping = pq.read_table(graph / "mapping.parquet")
+        return label_map(mapping, taxonomy), "graph_mapping"
+    tags = pq.read_table(graph / "vocabulary.parquet", columns=["raw_tag"])
+    aliases = graph_manifest.get("config", {}).get("aliases", [])
+    mapping = remap_vocabulary(tags.column("raw_tag").to_pylist(), taxonomy, aliases)
+    return label_map(mapping, taxonomy), "vocabulary_remapped"
+
+
+def run(argv: list[str]) -> dict | None:
+    """Parse arguments, prepare the label map, run the pipeline; returns the manifest."""
+    from datagraph.readers import expand_inputs
+    from datagraph.taxonomy import load_taxonomy
+
+    first, _ = build_shards_parser().parse_known_args(argv)
+    graph_manifest, graph_sha = read_graph_manifest(first.graph)
+    config, args, beam_args = parse_build_shards_args(argv, graph_manifest.get("config"))
+    files = expand_inputs(list(config.inputs))
+    taxonomy = load_taxonomy(config.taxonomy, config.taxonomy_path)
+    runner = runner_name(beam_args)
+    started = time.monotonic()
+    labels, source = prepare_label_map(config, graph_manifest, taxonomy)
+    if args.dry_run:
+        say(
+            args,
+            f"dry run: {len(files)} input file(s), taxonomy {taxonomy.name} ({len(taxonomy):,} "
+            f"classes), {labels.num_rows:,} tags label into it ({source}), runner {runner}; "
+            "nothing written",
+        )
+        return None
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # incomplete until this run writes it
+    data = parquet_bytes(labels)
+    write_atomic(out / LABEL_MAP_FILE, lambda handle: handle.write(data))
+    context = {
+        "taxonomy_size": len(taxonomy),
+        "inputs": input_info(files),
+        "graph": {"path": config.graph, "manifest_sha256": graph_sha},
+        "labels": {"source": source, "tags": labels.num_rows},
+        "label_map": {
+            "path": LABEL_MAP_FILE,
+            "rows": labels.num_rows,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+    }
+    options = PipelineOptions(beam_args)
+    with LiveProgress(args, runner, "build_shards") as progress:
+        result = run_beam(options, lambda p: build_pipeline(p, config, files, context), runner)
+        progress()
+    manifest = json.loads((out / "manifest.json").read_text())
+    check_metrics(result, manifest)
+    if not args.quiet:
+        _summary(manifest, time.monotonic() - started, config.output)
+    return manifest
+
+
+def _summary(manifest: dict, seconds: float, output: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = manifest["counts"]
+    table = Table("count", "value", title=f"build_shards: {output} ({seconds:.1f} s)")
+    table.add_row("rows read", f"{counts['read']:,}")
+    table.add_row("bad rows (dead letters)", f"{counts['bad']:,}")
+    for reason, n in counts["dropped"].items():
+        table.add_row(f"dropped: {reason}", f"{n:,}")
+    table.add_row("kept posts", f"{counts['kept']:,}")
+    table.add_row("rows written (with repeats)", f"{counts['rows']:,}")
+    table.add_row("classes", f"{manifest['taxonomy']['classes']:,} ({manifest['taxonomy']['id']})")
+    table.add_row("shards", f"{len(manifest['shards']):,}")
+    error = manifest["sampling"]["error"]
+    table.add_row(
+        f"sampling {manifest['sampling']['strategy']}: TV to target",
+        f"{error['achieved_vs_target_tv']:.3f}",
+    )
+    Console(stderr=True).print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors print one line and exit 2."""
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except DatagraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""pipelines.build_shards on real Beam runners: labels, counts, manifest, same bytes everywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from datagraph.errors import ConfigError, DatagraphError
+from datagraph.taxonomy import load_taxonomy
+from pipelines.build_graph import run as run_graph
+from pipelines.build_shards import run
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_LVIS = ROOT / "sample_data" / "lvis_sample_categories.json"
+LVIS_V1 = ROOT.parent / "shared" / "data" / "taxonomies" / "lvis_v1_categories.json"
+SHARD_ARGS = ["--sampling", "sqrt", "--num-shards", "4", "--val-fraction", "0.2", "--seed", "3"]
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def sample_slice(tmp_path_factory) -> Path:
+    lines = (ROOT / "sample_data" / "posts.jsonl").read_text().splitlines()[:3000]
+    path = tmp_path_factory.mktemp("slice") / "posts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def graph(sample_slice, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("graph") / "graph"
+    lvis = ["--lvis-categories", str(SAMPLE_LVIS)]
+    run_graph(["--input", str(sample_slice), *lvis, "--output", str(output), "--quiet"])
+    return output
+
+
+def _run(posts: Path, graph: Path, output: Path, *extra: str) -> dict:
+    args = ["--input", str(posts), "--graph", str(graph), "--output", str(output), "--quiet"]
+    return run([*args, *extra])
+
+
+@pytest.fixture(scope="module")
+def reference(sample_slice, graph, tmp_path_factory) -> tuple[dict, Path]:
+    output = tmp_path_factory.mktemp("shards") / "out"
+    return _run(sample_slice, graph, output, *SHARD_ARGS), output
+
+
+def test_counts_reconcile_and_files_match_the_manifest(reference):
+    manifest, output = reference
+    counts = manifest["counts"]
+    assert counts["read"] == 3000
+    assert counts["read"] == counts["bad"] + sum(counts["dropped"].values()) + counts["kept"]
+    assert counts["rows"] == counts["kept"] + counts["repeats_added"]
+    assert counts["rows"] == sum(s["rows"] for s in manifest["shards"])
+    assert counts["dropped"]["resampled_out"] > 0 and counts["repeats_added"] > 0
+    paths = [s["path"] for s in manifest["shards"]]
+    assert paths == [f"train/part-0000{i}-of-00004.parquet" for i in range(4)] + [
+        "val/part-00000-of-00001.parquet"
+    ]
+    for entry in manifest["outputs"]:
+        data = (output / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    assert not list(output.rglob("*.tmp*"))
+
+
+def test_rows_carry_lvis_labels_and_the_split_is_by_user(reference, sample_slice):
+    manifest, output = reference
+    classes = manifest["classes"]
+    lvis = load_taxonomy("lvis", SAMPLE_LVIS)
+    assert [c["class_id"] for c in classes] == [c.class_id for c in lvis.classes]
+    users = {}
+    for line in sample_slice.read_text().splitlines():
+        try:
+            post = json.loads(line)
+            users[post["post_id"]] = post.get("user_id") or post["post_id"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    split_users = {"train": set(), "val": set()}
+    for shard in manifest["shards"]:
+        table = pq.read_table(output / shard["path"])
+        assert pq.ParquetFile(output / shard["path"]).metadata.num_rows == shard["rows"]
+        for row in table.to_pylist():
+            assert row["labels"] == sorted(set(row["labels"]))
+            assert row["class_ids"] == [classes[i]["class_id"] for i in row["labels"]]
+            assert row["label_weights"] == pytest.approx(
+                [1 / len(row["labels"])] * len(row["labels"])
+            )
+            assert row["shard"] == shard["shard"]
+            split_users[shard["split"]].add(users[row["post_id"]])
+    assert split_users["val"] and not split_users["train"] & split_users["val"]
+
+
+def test_sampling_section_reports_histograms_and_errors(reference):
+    manifest, output = reference
+    sampling = manifest["sampling"]
+    n = len(manifest["classes"])
+    for key in ("histogram_before", "histogram_after", "expected_after", "target_share"):
+        assert len(sampling[key]) == n
+    achieved = np.zeros(n, dtype=int)
+    for shard in manifest["shards"]:
+        if shard["split"] == "train":
+            for labels in pq.read_table(output / shard["path"]).column("labels").to_pylist():
+                achieved[labels] += 1
+    assert achieved.tolist() == sampling["histogram_after"]
+    assert 0 <= sampling["error"]["achieved_vs_expected_tv"] < 0.05
+    before = np.array(sampling["histogram_before"], dtype=float)
+    after = np.array(sampling["histogram_after"], dtype=float)
+    present = before > 0
+    # square-root sampling flattens the tail: the rarest classes gain share
+    rare = present & (before <= np.quantile(before[present], 0.25))
+    assert (after[rare].sum() / after.sum()) > (before[rare].sum() / before.sum())
+
+
+@pytest.mark.parametrize(
+    "runner_args",
+    [
+        ["--runner", "FnApiRunner"],
+        ["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "3"],
+        ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+    ],
+    ids=["fnapi-rerun", "fnapi-other-partitions", "portable"],
+)
+def test_same_bytes_on_every_runner(runner_args, sample_slice, graph, reference, tmp_path):
+    manifest = _run(sample_slice, graph, tmp_path / "out", *SHARD_ARGS, *runner_args)
+    same = {k: v for k, v in _digests(reference[1]).items() if k != "manifest.json"}
+    assert {k: v for k, v in _digests(tmp_path / "out").items() if k != "manifest.json"} == same
+    assert manifest["shards"] == reference[0]["shards"]
+    assert manifest["sampling"] == reference[0]["sampling"]
+
+
+def test_same_bytes_on_dask(sample_slice, graph, reference, tmp_path):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+    client = Client(cluster)
+    try:
+        _run(
+            sample_slice,
+            graph,
+            tmp_path / "out",
+            *SHARD_ARGS,
+            "--runner",
+            "DaskRunner",
+            f"--dask_client_address={cluster.scheduler_address}",
+        )
+    finally:
+        client.close()
+        cluster.close()
+    assert _digests(tmp_path / "out") == _digests(reference[1])
+
+
+def test_seed_changes_the_draws_but_not_the_split(sample_slice, graph, reference, tmp_path):
+    other = [a if a != "3" else "4" for a in SHARD_ARGS]
+    manifest = _run(sample_slice, graph, tmp_path / "out", *other)
+    assert manifest["shards"][0]["sha256"] != reference[0]["shards"][0]["sha256"]
+    val = pq.read_table(tmp_path / "out" / "val" / "part-00000-of-00001.parquet")
+    ref_val = pq.read_table(reference[1] / "val" / "part-00000-of-00001.parquet")
+    assert sorted(val.column("post_id").to_pylist()) == sorted(
+        ref_val.column("post_id").to_pylist()
+    )
+
+
+def test_min_class_count_and_stale_shards(sample_slice, graph, reference, tmp_path):
+    out = tmp_path / "out"
+    _run(sample_slice, graph, out, "--num-shards", "6")
+    manifest = _run(sample_slice, graph, out, "--num-shards", "2", "--min-class-count", "100")
+    assert sorted(p.name for p in out.glob("part-*")) == [
+        "part-00000-of-00002.parquet",
+        "part-00001-of-00002.parquet",
+    ]
+    before = manifest["sampling"]["histogram_before"]
+    assert min(before) >= 100
+    assert len(manifest["classes"]) < len(reference[0]["classes"])
+    assert manifest["counts"]["dropped"]["rare_classes_only"] > 0
+
+
+@pytest.mark.skipif(not LVIS_V1.is_file(), reason="../shared/data LVIS v1 categories not present")
+def test_lvis_v1_shards_from_a_graph_mapped_with_another_taxonomy(sample_slice, graph, tmp_path):
+    manifest = _run(
+        sample_slice,
+        graph,
+        tmp_path / "out",
+        "--lvis-categories",
+        str(LVIS_V1),
+        "--num-shards",
+        "2",
+    )
+    assert manifest["labels"]["source"] == "vocabulary_remapped"
+    lvis_ids = {c.class_id for c in load_taxonomy("lvis", LVIS_V1).classes}
+    assert manifest["taxonomy"]["classes"] == len(lvis_ids) == 1203
+    seen = set()
+    for shard in manifest["shards"]:
+        for ids in pq.read_table(tmp_path / "out" / shard["path"]).column("class_ids").to_pylist():
+            seen.update(ids)
+    assert seen and seen <= lvis_ids
+
+
+def test_clear_errors(sample_slice, graph, tmp_path):
+    with pytest.raises(DatagraphError, match="build_graph output"):
+        _run(sample_slice, tmp_path / "nograph", tmp_path / "out")
+    with pytest.raises(ConfigError, match="balanced sampling needs"):
+        _run(sample_slice, graph, tmp_path / "out", "--sampling", "balanced")
+    with pytest.raises(ConfigError, match="unknown sampling"):
+        _run(sample_slice, graph, tmp_path / "out", "--sampling", "cubic")
+    assert _run(sample_slice, graph, tmp_path / "dry", "--dry-run") is None
+    assert not (tmp_path / "dry").exists()
