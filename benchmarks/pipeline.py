@@ -1,8 +1,13 @@
-"""How fast build_graph runs on each engine, how much memory it takes, and whether counts agree.
+"""How fast build_graph / build_shards run on each engine, their memory, and whether they agree.
 
-Usage: python benchmarks/pipeline.py [--sizes 100000,1000000] [--engines polars,fnapi1,fnapi2,dask2]
+Usage: python benchmarks/pipeline.py [--pipeline build_graph|build_shards]
+                                     [--sizes 100000,1000000] [--engines polars,fnapi1,fnapi2,dask2]
                                      [--workdir DIR] [--repeat 1] [--seed 0] [--timeout SECONDS]
                                      [--files 8] [--partitions N] [--json FILE]
+
+``--pipeline build_shards`` times build_shards (LVIS sample classes, ``--sampling sqrt``,
+``--num-shards 64``) on a graph that build_graph makes once per sample (cached in the sample's
+directory as ``graph/``, not timed); its polars reference is ``benchmarks/shards_reference.py``.
 
 Input: ``datagraph.synthetic.write_sample(dir, posts, seed)`` (what sample_data/generate.py
 runs) for each size: posts.jsonl with the planted duplicates, re-uploads, near duplicates, spam
@@ -135,6 +140,37 @@ def split_input(data: Path, files: int) -> Path:
     return target
 
 
+def pipeline_args(
+    pipeline: str, data: Path, output: Path, files: int = 1, partitions: int | None = None
+) -> list[str]:
+    """The command-line arguments of one run of ``pipeline`` on a sample."""
+    if pipeline == "build_shards":
+        posts = data / "posts.jsonl" if files == 1 else data / f"parts-{files}" / "*.jsonl"
+        return [
+            "--input", str(posts),
+            "--graph", str(data / "graph"),
+            "--output", str(output),
+            "--lvis-categories", str(data / "lvis_sample_categories.json"),
+            "--sampling", "sqrt",
+            "--num-shards", "64",
+            "--quiet",
+            *([] if partitions is None else ["--partitions", str(partitions)]),
+        ]  # fmt: skip
+    return build_graph_args(data, output, files, partitions)
+
+
+def ensure_graph(data: Path, files: int) -> None:
+    """The sample's build_graph output in ``data/graph`` (FnApiRunner, 2 workers), made once."""
+    if (data / "graph" / "manifest.json").is_file():
+        return
+    args = build_graph_args(data, data / "graph", files)
+    subprocess.run(
+        [sys.executable, "-m", "pipelines.build_graph", *args, *BEAM_OPTIONS["fnapi2"]],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
 def build_graph_args(
     data: Path, output: Path, files: int = 1, partitions: int | None = None
 ) -> list[str]:
@@ -151,27 +187,37 @@ def build_graph_args(
     ]
 
 
-def run_child(engine: str, data: Path, output: Path, files: int, partitions: int | None) -> dict:
+def run_child(
+    engine: str,
+    data: Path,
+    output: Path,
+    files: int,
+    partitions: int | None,
+    pipeline: str = "build_graph",
+) -> dict:
     """Run one engine on one sample; returns seconds, counts, outputs and own peak RSS."""
-    args = build_graph_args(data, output, files, partitions)
+    args = pipeline_args(pipeline, data, output, files, partitions)
     startup, stages = 0.0, {}
     if engine == "polars":
-        import pipeline_reference
+        if pipeline == "build_shards":
+            import shards_reference as reference
+        else:
+            import pipeline_reference as reference
 
         started = time.perf_counter()
-        result = pipeline_reference.main(args, say=lambda _: None)
+        result = reference.main(args, say=lambda _: None)
         seconds = time.perf_counter() - started
         counts, outputs, stages = result["counts"], result["outputs"], result["seconds"]
     elif engine == "dask2":
         started = time.perf_counter()
         with local_dask_cluster() as address:
             startup = time.perf_counter() - started
-            manifest, seconds = run_build_graph(
-                [*args, "--runner", "DaskRunner", f"--dask_client_address={address}"]
+            manifest, seconds = run_pipeline(
+                pipeline, [*args, "--runner", "DaskRunner", f"--dask_client_address={address}"]
             )
         counts, outputs = manifest["counts"], manifest["outputs"]
     else:
-        manifest, seconds = run_build_graph([*args, *BEAM_OPTIONS[engine]])
+        manifest, seconds = run_pipeline(pipeline, [*args, *BEAM_OPTIONS[engine]])
         counts, outputs = manifest["counts"], manifest["outputs"]
     return {
         "seconds": seconds,
@@ -183,10 +229,11 @@ def run_child(engine: str, data: Path, output: Path, files: int, partitions: int
     }
 
 
-def run_build_graph(argv: list[str]) -> tuple[dict, float]:
-    """(manifest, seconds) of one ``pipelines.build_graph.run``."""
-    from pipelines.build_graph import run
+def run_pipeline(pipeline: str, argv: list[str]) -> tuple[dict, float]:
+    """(manifest, seconds) of one ``pipelines.<pipeline>.run``."""
+    import importlib
 
+    run = importlib.import_module(f"pipelines.{pipeline}").run
     started = time.perf_counter()
     manifest = run(argv)
     return manifest, time.perf_counter() - started
@@ -302,6 +349,7 @@ def measure(
     timeout: float | None,
     files: int = 1,
     partitions: int | None = None,
+    pipeline: str = "build_graph",
 ) -> Measurement:
     """Run one engine in a child process; poll its process tree until it exits."""
     shutil.rmtree(output, ignore_errors=True)
@@ -316,6 +364,8 @@ def measure(
         str(output),
         "--files",
         str(files),
+        "--pipeline",
+        pipeline,
         *([] if partitions is None else ["--partitions", str(partitions)]),
     ]
     child = subprocess.Popen(
@@ -467,6 +517,9 @@ def count_differences(rows: list[list[Measurement]], references: dict[int, Measu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline", choices=("build_graph", "build_shards"), default="build_graph"
+    )
     parser.add_argument("--sizes", default="100000,1000000", help="posts per sample, commas")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
     parser.add_argument(
@@ -488,7 +541,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = run_child(args.child, args.data, args.output, args.files, args.partitions)
+        result = run_child(
+            args.child, args.data, args.output, args.files, args.partitions, args.pipeline
+        )
         print(json.dumps(result))
         return
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -502,12 +557,21 @@ def main() -> None:
     for posts in sizes:
         data = sample_dir(args.workdir, posts, args.seed)
         split_input(data, args.files)
+        if args.pipeline == "build_shards":
+            ensure_graph(data, args.files)
         for engine in engines:
             runs = []
             for attempt in range(args.repeat):
-                output = args.workdir / "out" / f"{posts}-{engine}"
+                output = args.workdir / "out" / f"{args.pipeline}-{posts}-{engine}"
                 run = measure(
-                    engine, posts, data, output, args.timeout, args.files, args.partitions
+                    engine,
+                    posts,
+                    data,
+                    output,
+                    args.timeout,
+                    args.files,
+                    args.partitions,
+                    args.pipeline,
                 )
                 runs.append(run)
                 shown = "failed" if run.seconds is None else f"{run.seconds:.1f} s"
@@ -519,7 +583,10 @@ def main() -> None:
             rows.append(runs)
             if engine == "polars":
                 references[posts] = runs[0]
-    print(f"seed {args.seed}; {os.cpu_count()} CPUs; seconds: median of {args.repeat}\n")
+    print(
+        f"{args.pipeline}; seed {args.seed}; {os.cpu_count()} CPUs; "
+        f"seconds: median of {args.repeat}\n"
+    )
     print(table(rows, references))
     extra = notes(rows) + count_differences(rows, references)
     if extra:

@@ -91,6 +91,7 @@ def read_inputs(files: list[str]) -> tuple[pa.Table, list[tuple], int]:
                         "media_phash",
                         "hashtags",
                         "caption",
+                        "media_uri",  # build_shards' reference carries it
                     ]
                 )
             )
