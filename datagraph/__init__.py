@@ -12,6 +12,8 @@ Public API (more is added as the pipeline stages land)::
     for batch in dg.read_posts("posts.jsonl.gz"): ...
     mapping = dg.map_hashtags(["#puppies", "#BrownBear"], taxonomy=lvis)
     graph = dg.LabelGraph.build(mapping, wordnet=wn)   # networkx on demand: graph.to_networkx()
+    shards = dg.TrainingShards("out/lvis1k")           # a build_shards set as a torch dataset
+    feed = dg.loader("out/lvis1k", batch_size=256, num_workers=2)
 """
 
 from datagraph.cooccurrence import (
@@ -32,6 +34,21 @@ from datagraph.wordnet import Synset, WordNet
 
 __version__ = "0.1.0"
 
+_LAZY = {  # imported on first use: they pull in torch, which costs a second or two
+    "TrainingShards": "datagraph.feed",
+    "collate_examples": "datagraph.feed",
+    "loader": "datagraph.feed",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'datagraph' has no attribute {name!r}")
+
+
 __all__ = [
     "Alias",
     "ConfigError",
@@ -48,11 +65,14 @@ __all__ = [
     "Taxonomy",
     "TaxonomyClass",
     "TaxonomyError",
+    "TrainingShards",
     "WordNet",
     "aggregate_batches",
+    "collate_examples",
     "cooccurrence_counts",
     "extract_hashtags",
     "load_taxonomy",
+    "loader",
     "map_hashtags",
     "merge_counts",
     "normalize_hashtag",

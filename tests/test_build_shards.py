@@ -217,3 +217,15 @@ def test_clear_errors(sample_slice, graph, tmp_path):
         _run(sample_slice, graph, tmp_path / "out", "--sampling", "cubic")
     assert _run(sample_slice, graph, tmp_path / "dry", "--dry-run") is None
     assert not (tmp_path / "dry").exists()
+
+
+def test_trainer_feed_reads_every_train_row_once(reference):
+    from datagraph.feed import loader
+
+    manifest, output = reference
+    seen = []
+    for rank in range(2):
+        for batch in loader(output, batch_size=64, num_workers=2, rank=rank, world_size=2):
+            seen += list(zip(batch["post_ids"], batch["repeat"].tolist(), strict=True))
+    train_rows = sum(s["rows"] for s in manifest["shards"] if s["split"] == "train")
+    assert len(seen) == len(set(seen)) == train_rows
