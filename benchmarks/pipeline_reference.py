@@ -102,6 +102,20 @@ def read_inputs(files: list[str]) -> tuple[pa.Table, list[tuple], int]:
     return pa.concat_tables(posts), dead, rows_read
 
 
+# --- 2. deduplicate --------------------------------------------------------------------------
+def deduplicate(frame: pl.DataFrame, config) -> tuple[pl.DataFrame, dict[str, int]]:
+    """``deduplicate_frame`` with a pipeline config's options (build_graph's or build_shards')."""
+    exclude = None
+    if config.exclude_media:
+        exclude = ExcludeSet.read(config.exclude_media, config.near_duplicate_distance)
+    return deduplicate_frame(
+        frame,
+        exclude=exclude,
+        max_distance=config.near_duplicate_distance,
+        keep_per_user_tagset=config.keep_per_user_tagset,
+    )
+
+
 # --- 3-4. vocabulary -------------------------------------------------------------------------
 def tag_stats(kept: pl.DataFrame) -> pl.DataFrame:
     """raw_tag, n_posts, n_users: users as ``DistinctSketch`` counts them (a post without a
@@ -192,15 +206,7 @@ def build_reference(config: BuildGraphConfig) -> dict:
     with clock.stage("tags"):
         frame = post_frame(posts)
     with clock.stage("deduplicate"):
-        exclude = None
-        if config.exclude_media:
-            exclude = ExcludeSet.read(config.exclude_media, config.near_duplicate_distance)
-        kept, dropped = deduplicate_frame(
-            frame,
-            exclude=exclude,
-            max_distance=config.near_duplicate_distance,
-            keep_per_user_tagset=config.keep_per_user_tagset,
-        )
+        kept, dropped = deduplicate(frame, config)
     with clock.stage("count vocabulary"):
         stats = tag_stats(kept)
         cut = (pl.col("n_posts") >= config.min_posts) & (pl.col("n_users") >= config.min_users)

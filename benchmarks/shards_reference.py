@@ -29,23 +29,20 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pipeline_reference import StageClock, read_inputs, write_parquet
+from pipeline_reference import StageClock, deduplicate, read_inputs, write_parquet
 
-from datagraph.dedup import ExcludeSet
 from datagraph.graph_files import parquet_bytes, write_atomic
 from datagraph.labels import label_posts
-from datagraph.post_frames import deduplicate_frame, post_frame
+from datagraph.post_frames import post_frame
 from datagraph.readers import expand_inputs
 from datagraph.sampling import plan_sampling
 from datagraph.schema import DEAD_LETTER_SCHEMA
 from datagraph.shards import (
     ClassList,
-    in_validation,
-    post_hashes,
     relabel,
     shard_bytes,
     shard_examples,
-    shard_of,
+    shard_keys,
     shard_path,
 )
 from datagraph.taxonomy import load_taxonomy
@@ -66,24 +63,12 @@ def build_reference(config: BuildShardsConfig, graph_manifest: dict) -> dict:
     with clock.stage("tags"):
         frame = post_frame(posts, carry=("media_uri",))
     with clock.stage("deduplicate"):
-        exclude = None
-        if config.exclude_media:
-            exclude = ExcludeSet.read(config.exclude_media, config.near_duplicate_distance)
-        kept, dropped = deduplicate_frame(
-            frame,
-            exclude=exclude,
-            max_distance=config.near_duplicate_distance,
-            keep_per_user_tagset=config.keep_per_user_tagset,
-        )
+        kept, dropped = deduplicate(frame, config)
     with clock.stage("label posts"):
         columns = ["post_id", "user_id", "media_uri", "tags"]
         labelled, dropped["no_label"] = label_posts(kept.select(columns), pl.from_arrow(labels))
-        val = in_validation(labelled, config.val_fraction)
-        hashes = post_hashes(labelled["post_id"], config.seed)
-        key = np.where(
-            val,
-            config.num_shards + shard_of(hashes, config.val_shards),
-            shard_of(hashes, config.num_shards),
+        key, val = shard_keys(
+            labelled, config.seed, config.num_shards, config.val_fraction, config.val_shards
         )
         labelled = labelled.with_columns(pl.Series("key", key))
         train_values = labelled.filter(~pl.Series(val))["classes"].explode().to_numpy()

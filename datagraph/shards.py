@@ -67,6 +67,17 @@ def in_validation(posts: pl.DataFrame, val_fraction: float) -> np.ndarray:
     return stable_uniform(hash_strings(users, 0), STREAM_SPLIT) < val_fraction
 
 
+def shard_keys(
+    posts: pl.DataFrame, seed: int, num_shards: int, val_fraction: float, val_shards: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(shard key, in validation) per post: train posts get keys 0..num_shards-1 (their shard),
+    validation posts num_shards + their validation shard, so one number routes every post."""
+    val = in_validation(posts, val_fraction)
+    hashes = post_hashes(posts["post_id"], seed)
+    keys = np.where(val, num_shards + shard_of(hashes, val_shards), shard_of(hashes, num_shards))
+    return keys, val
+
+
 @dataclass(frozen=True)
 class ClassList:
     """The ordered classes a shard set's ``labels`` index: the taxonomy's, in its order, minus

@@ -33,7 +33,6 @@ the same bytes on every runner.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -87,6 +86,7 @@ from pipelines.running import (
     check_metrics,
     input_info,
     run_beam,
+    run_command,
     say,
     split_events,
     stat,
@@ -626,11 +626,7 @@ def _summary(manifest: dict, seconds: float, output: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one line and exit 2."""
-    try:
-        run(sys.argv[1:] if argv is None else argv)
-    except DatagraphError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -48,12 +47,10 @@ from datagraph.schema import DEAD_LETTER_SCHEMA
 from datagraph.shards import (
     SHARD_SCHEMA,
     ClassList,
-    in_validation,
-    post_hashes,
     relabel,
     shard_bytes,
     shard_examples,
-    shard_of,
+    shard_keys,
     shard_path,
 )
 from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn
@@ -69,6 +66,7 @@ from pipelines.running import (
     check_metrics,
     input_info,
     run_beam,
+    run_command,
     say,
     split_events,
     stat,
@@ -108,12 +106,8 @@ class LabelPostsFn(beam.DoFn):
         if not labelled.height:
             return
         config = self.config
-        val = in_validation(labelled, config.val_fraction)
-        hashes = post_hashes(labelled["post_id"], config.seed)
-        key = np.where(
-            val,
-            config.num_shards + shard_of(hashes, config.val_shards),
-            shard_of(hashes, config.num_shards),
+        key, val = shard_keys(
+            labelled, config.seed, config.num_shards, config.val_fraction, config.val_shards
         )
         classes = labelled["classes"]
         for split, mask in (("train", ~val), ("val", val)):
@@ -518,11 +512,7 @@ def _summary(manifest: dict, seconds: float, output: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one line and exit 2."""
-    try:
-        run(sys.argv[1:] if argv is None else argv)
-    except DatagraphError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,12 @@ class LiveProgress:
         if self._progress is not None:
             self._progress.stop()
         return False
+
+
+def run_command(run: Callable[[list[str]], Any], argv: list[str] | None) -> None:
+    """A pipeline's ``main``: ``run(argv)``; a user error prints one line and exits 2."""
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except DatagraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
