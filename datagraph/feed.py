@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from datagraph.errors import ConfigError, DatagraphError
+from datagraph.schema import read_manifest
 
 SHARDS_FORMAT_VERSION = 1
 LABEL_FORMATS = ("indices", "multi_hot")
@@ -74,27 +75,7 @@ def read_shards_manifest(path: str | os.PathLike[str]) -> tuple[Path, dict[str, 
     """
     given = Path(path)
     file = given if given.is_file() else given / "manifest.json"
-    if not file.is_file():
-        raise DatagraphError(
-            f"{file}: missing; {given} is not a finished build_shards output (manifest.json is "
-            "written last, so an interrupted build has none: rerun build_shards)"
-        )
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatagraphError(f"corrupt shard manifest {file}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("pipeline") != "build_shards":
-        what = manifest.get("pipeline") if isinstance(manifest, dict) else None
-        raise DatagraphError(
-            f"{file}: not a build_shards manifest (pipeline is {what!r}); point the loader at "
-            "the directory build_shards wrote"
-        )
-    version = manifest.get("format_version")
-    if version != SHARDS_FORMAT_VERSION or isinstance(version, bool):
-        raise DatagraphError(
-            f"{file}: shard format version {version!r}, this datagraph reads version "
-            f"{SHARDS_FORMAT_VERSION}; use a matching datagraph or rebuild the shards"
-        )
+    manifest = read_manifest(file, "build_shards", "shard set", SHARDS_FORMAT_VERSION)
     classes = manifest.get("classes")
     if not isinstance(classes, list) or any(
         not isinstance(c, dict) or c.get("index") != i for i, c in enumerate(classes)

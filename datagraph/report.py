@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from datagraph.errors import DatagraphError, location
+from datagraph.schema import read_manifest
 
 MANIFEST_NAME = "manifest.json"
 TOP_CLASSES = 20
@@ -87,36 +88,11 @@ def load_manifest(shard_dir: str | Path) -> dict[str, Any]:
     written by build_shards, or lacks a field, so the CLI prints one line instead of a traceback.
     """
     path = Path(shard_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise DatagraphError(
-            f"{path}: missing; {shard_dir} is not a complete shard set "
-            "(build_shards writes manifest.json last)"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        where = f"{path}:{exc.lineno}:{exc.colno}"
-        raise DatagraphError(f"{where}: not valid JSON ({exc.msg})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatagraphError(f"{path}: cannot read as JSON ({exc})") from None
-    _check_manifest(manifest, path)
-    return manifest
-
-
-def _check_manifest(manifest: Any, path: Path) -> None:
-    """Raise ``DatagraphError`` unless ``manifest`` is a build_shards manifest the report reads."""
-    pipeline = manifest.get("pipeline") if isinstance(manifest, dict) else None
-    if pipeline != "build_shards":
-        raise DatagraphError(
-            f"{path}: not a build_shards manifest (pipeline is {pipeline!r}); "
-            "pass the directory build_shards wrote"
-        )
-    version = manifest.get("format_version")
-    if version != 1:
-        raise DatagraphError(f"{path}: shard manifest format_version {version!r}, this reads 1")
+    manifest = read_manifest(path, "build_shards", "shard set")
     for field, kind in _REQUIRED.items():
         _check_field(manifest, field, kind, path)
     _check_entries(manifest, path)
+    return manifest
 
 
 def _check_field(manifest: dict, field: str, kind: type | tuple[type, ...], path: Path) -> None:

@@ -18,9 +18,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from datagraph.errors import DatagraphError
 
 POST_FIELDS = (
     "post_id",
@@ -335,3 +338,39 @@ def validate_manifest(manifest: object, source: str = "manifest.json") -> list[s
         elif not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
             problems.append(f"{source}: key {key!r} must be {getattr(kind, '__name__', kind)}")
     return problems
+
+
+def read_manifest(file: Path, pipeline: str, what: str, format_version: int = 1) -> dict:
+    """A pipeline's manifest.json, read and checked to be ``pipeline``'s of ``format_version``.
+
+    Every reader of a manifest (the shard feed, the report, build_shards reading its graph)
+    gets the same one-line errors naming the file: missing (the pipeline writes the manifest
+    last, so an interrupted run has none), not JSON (with line and column), another pipeline's,
+    another format version. ``what`` names the directory for the user ("shard set").
+    """
+    if not file.is_file():
+        raise DatagraphError(
+            f"{file}: missing; {file.parent} is not a complete {what} ({pipeline} writes "
+            "manifest.json last, so an interrupted run has none: rerun it)"
+        )
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatagraphError(
+            f"{file}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatagraphError(f"{file}: cannot read as JSON ({exc})") from None
+    found = manifest.get("pipeline") if isinstance(manifest, dict) else None
+    if found != pipeline:
+        raise DatagraphError(
+            f"{file}: not a {pipeline} manifest (pipeline is {found!r}); pass the directory "
+            f"{pipeline} wrote"
+        )
+    version = manifest.get("format_version")
+    if version != format_version or isinstance(version, bool):
+        raise DatagraphError(
+            f"{file}: {pipeline} manifest format_version {version!r}, this datagraph reads "
+            f"{format_version}; use a matching datagraph or rerun {pipeline}"
+        )
+    return manifest

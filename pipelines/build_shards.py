@@ -43,7 +43,7 @@ from datagraph.errors import DatagraphError
 from datagraph.graph_files import parquet_bytes, write_atomic
 from datagraph.labels import LABEL_MAP_SCHEMA, label_map, label_posts, remap_vocabulary
 from datagraph.sampling import plan_sampling, total_variation
-from datagraph.schema import DEAD_LETTER_SCHEMA
+from datagraph.schema import DEAD_LETTER_SCHEMA, read_manifest
 from datagraph.shards import (
     SHARD_SCHEMA,
     ClassList,
@@ -53,6 +53,7 @@ from datagraph.shards import (
     shard_keys,
     shard_path,
 )
+from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
 from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn
 from pipelines.io import WriteTable, pack_frame, unpack_frame
 from pipelines.options import (
@@ -412,18 +413,8 @@ def _remove_stale_shards(out: Path, current: set[str]) -> None:
 def read_graph_manifest(graph: str) -> tuple[dict, str]:
     """(the build_graph manifest of ``graph``, its sha256); clear errors when it is not one."""
     path = Path(graph) / "manifest.json"
-    if not path.is_file():
-        raise DatagraphError(
-            f"{path}: missing; --graph must be a finished build_graph output directory"
-        )
-    data = path.read_bytes()
-    try:
-        manifest = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatagraphError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("pipeline") != "build_graph":
-        raise DatagraphError(f"{path}: not a build_graph manifest")
-    return manifest, hashlib.sha256(data).hexdigest()
+    manifest = read_manifest(path, "build_graph", "build_graph output", GRAPH_MANIFEST_VERSION)
+    return manifest, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def prepare_label_map(config: BuildShardsConfig, graph_manifest: dict, taxonomy) -> tuple:

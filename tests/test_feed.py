@@ -433,7 +433,7 @@ def _edit_manifest(root: Path, **changes: Any) -> None:
         (lambda root: (root / "manifest.json").unlink(), r"manifest\.json: missing"),
         (lambda root: (root / "manifest.json").write_text("{not json"), "not valid JSON"),
         (lambda root: _edit_manifest(root, pipeline="build_graph"), "not a build_shards manifest"),
-        (lambda root: _edit_manifest(root, format_version=2), "format version 2"),
+        (lambda root: _edit_manifest(root, format_version=2), "format_version 2"),
         (lambda root: _edit_manifest(root, shards=[{"path": 1}]), "'shards' must list"),
         (lambda root: (root / "train/part-00002-of-00005.parquet").unlink(), "missing, listed"),
         (
