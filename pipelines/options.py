@@ -51,18 +51,12 @@ class BuildGraphConfig:
         """Raise ConfigError for values no run can use."""
         if not self.inputs:
             raise ConfigError("build_graph: give at least one --input")
-        if not 0 <= self.near_duplicate_distance <= 31:
-            raise ConfigError("--near-duplicate-distance must be 0..31")
-        for name in ("keep_per_user_tagset", "min_posts", "min_users", "partitions"):
+        _check_shared(self)
+        for name in ("min_posts", "min_users", "partitions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_labels_per_post < 2:
             raise ConfigError("--max-labels-per-post must be at least 2")
-        if self.taxonomy in ("lvis", "imagenet1k", "synsets") and not self.taxonomy_path:
-            raise ConfigError(
-                f"--taxonomy {self.taxonomy} needs its file: --taxonomy-path (or, for LVIS, "
-                "--lvis-categories lvis_v1_val.json)"
-            )
 
     def manifest_config(self) -> dict:
         """The config as recorded in the manifest (the output path is where it is, not what)."""
@@ -71,6 +65,19 @@ class BuildGraphConfig:
         config["inputs"] = list(self.inputs)
         config["aliases"] = list(self.aliases)
         return config
+
+
+def _check_shared(config: BuildGraphConfig | BuildShardsConfig) -> None:
+    """The checks of the options both pipelines take: deduplication and the taxonomy file."""
+    if not 0 <= config.near_duplicate_distance <= 31:
+        raise ConfigError("--near-duplicate-distance must be 0..31")
+    if config.keep_per_user_tagset < 1:
+        raise ConfigError("--keep-per-user-tagset must be at least 1")
+    if config.taxonomy in ("lvis", "imagenet1k", "synsets") and not config.taxonomy_path:
+        raise ConfigError(
+            f"--taxonomy {config.taxonomy} needs its file: --taxonomy-path (or, for LVIS, "
+            "--lvis-categories lvis_v1_val.json)"
+        )
 
 
 def build_graph_parser() -> argparse.ArgumentParser:
@@ -256,15 +263,7 @@ class BuildShardsConfig:
             raise ConfigError(
                 "--min-class-count must be >= 0, --row-group-size and --partitions >= 1"
             )
-        if not 0 <= self.near_duplicate_distance <= 31:
-            raise ConfigError("--near-duplicate-distance must be 0..31")
-        if self.keep_per_user_tagset < 1:
-            raise ConfigError("--keep-per-user-tagset must be at least 1")
-        if self.taxonomy in ("lvis", "imagenet1k", "synsets") and not self.taxonomy_path:
-            raise ConfigError(
-                f"--taxonomy {self.taxonomy} needs its file: --taxonomy-path (or, for LVIS, "
-                "--lvis-categories lvis_v1_val.json)"
-            )
+        _check_shared(self)
 
     def sampling_strategy(self):
         """The ``datagraph.sampling.Sampling`` these options describe."""
