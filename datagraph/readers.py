@@ -25,10 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datagraph.errors import InputDataError
+from datagraph.json_lines import parse_lines
 from datagraph.schema import (
     dead_letter,
     dead_letter_table,
@@ -141,6 +143,8 @@ def parse_json_line(raw: bytes) -> object:
         return fast if fast is not None else _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
 
 
 def _without_duplicate_keys(text: str) -> dict | None:
@@ -159,15 +163,10 @@ def _without_duplicate_keys(text: str) -> dict | None:
     if isinstance(value, dict) and len(_KEY_END.findall(text)) == len(value):
         return value
     return None
-    value = _FAST_DECODER.decode(text)
-    if isinstance(value, dict) and all(text.count(f'"{key}"') == 1 for key in value):
-        return value
-    return None
 
 
 def _read_jsonl(handle, source: str, batch_size: int) -> Iterator[PostBatch]:
-    records: list[tuple[int, object]] = []
-    dead: list[dict] = []
+    numbered: list[tuple[int, bytes]] = []
     line_number = 0
     with handle as stream:
         try:
@@ -177,18 +176,57 @@ def _read_jsonl(handle, source: str, batch_size: int) -> Iterator[PostBatch]:
                 raw = raw.rstrip(b"\r\n")
                 if not raw.strip():
                     continue
-                try:
-                    records.append((line_number, parse_json_line(raw)))
-                except ValueError as exc:
-                    text = raw.decode("utf-8", "backslashreplace")
-                    dead.append(dead_letter(source, line_number, None, str(exc), text))
-                if len(records) + len(dead) >= batch_size:
-                    yield _batch(source, records, dead)
-                    records, dead = [], []
+                numbered.append((line_number, raw))
+                if len(numbered) >= batch_size:
+                    yield jsonl_batch(source, numbered)
+                    numbered = []
         except (EOFError, OSError, zlib.error) as exc:
-            dead.append(dead_letter(source, line_number + 1, None, f"file breaks off: {exc}", ""))
-    if records or dead:
-        yield _batch(source, records, dead)
+            broken = dead_letter(source, line_number + 1, None, f"file breaks off: {exc}", "")
+            yield jsonl_batch(source, numbered, [broken])
+            return
+    if numbered:
+        yield jsonl_batch(source, numbered)
+
+
+def jsonl_batch(
+    source: str,
+    numbered: list[tuple[int, bytes]],
+    dead: list[dict] | None = None,
+    columnar: bool = True,
+) -> PostBatch:
+    """One batch from ``(line number, raw line)`` pairs (non-blank, line ends stripped).
+
+    ``columnar`` parses plain lines as Arrow columns (``json_lines.parse_lines``) and only the
+    rest line by line; without it every line takes the strict path. Both give the same batch
+    (tests/test_json_lines.py checks it); the strict path stays as the reference.
+    """
+    dead = list(dead or [])
+    if columnar:
+        parsed = parse_lines([raw for _, raw in numbered])
+        fast_posts, fast_rows, strict = parsed.posts, parsed.rows, parsed.strict.tolist()
+    else:
+        fast_posts, fast_rows, strict = posts_table([]), np.zeros(0, np.int64), range(len(numbered))
+    strict_posts: list[dict] = []
+    strict_rows: list[int] = []
+    for index in strict:
+        line, raw = numbered[index]
+        try:
+            record = parse_json_line(raw)
+        except ValueError as exc:
+            text = raw.decode("utf-8", "backslashreplace")
+            dead.append(dead_letter(source, line, None, str(exc), text))
+            continue
+        posts, bad = validate_records([(line, record)], source)
+        strict_posts += posts
+        strict_rows += [index] * len(posts)
+        dead += bad
+    posts = fast_posts
+    if strict_posts:
+        posts = pa.concat_tables([fast_posts, posts_table(strict_posts)])
+        rows = np.concatenate([fast_rows, np.asarray(strict_rows, np.int64)])
+        posts = posts.take(pa.array(np.argsort(rows, kind="stable")))
+    dead_rows = sorted(dead, key=lambda row: row["line"] or 0)
+    return PostBatch(source, posts, dead_letter_table(dead_rows))
 
 
 def _read_parquet(handle, source: str, batch_size: int) -> Iterator[PostBatch]:
