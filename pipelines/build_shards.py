@@ -19,8 +19,10 @@ The format is docs/shards.md; the rules are library code (``datagraph.labels``,
    input); each shard worker derives the same class list and sampling plan from them.
 4. Write: per shard, classes below ``--min-class-count`` removed (``rare_classes_only``), copies
    drawn (``resampled_out`` for none), rows built, sorted and written as Parquet through a
-   temporary file and a rename. Every shard is written, empty ones too.
-5. Finalize: counts reconciled, stale shard files of earlier runs removed, manifest.json last.
+   temporary file and a rename. Every shard is written, empty ones too. With ``--webdataset``
+   the same rows also go to a WebDataset tar beside it (``datagraph.webdataset``), the same way.
+5. Finalize: counts reconciled, stale shard files (Parquet and tar) of earlier runs removed,
+   manifest.json last.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -53,6 +56,7 @@ from datagraph.shards import (
     shard_keys,
     shard_path,
 )
+from datagraph.webdataset import tar_members, tar_path, webdataset_tar
 from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
 from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn
 from pipelines.io import WriteTable, pack_frame, unpack_frame
@@ -199,8 +203,25 @@ class WriteShardFn(beam.DoFn):
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
+        if config.webdataset:
+            info["webdataset"] = _write_tar(Path(config.output), path, result.table, classes)
         yield ("shard", info)
         yield ("after", (key, _sparse(result.histogram_after), _sparse(result.expected_after)))
+
+
+def _write_tar(out: Path, parquet: str, table: pa.Table, classes: ClassList) -> dict[str, Any]:
+    """The shard's rows as a WebDataset tar beside its Parquet file (temporary file + rename);
+    returns the tar's manifest entry."""
+    data = webdataset_tar(table, classes)
+    path = tar_path(parquet)
+    write_atomic(out / path, lambda handle: handle.write(data))
+    return {
+        "path": path,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "samples": table.num_rows,
+        "members": tar_members(table),
+    }
 
 
 def _sparse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -302,14 +323,17 @@ class FinalizeFn(beam.DoFn):
         classes = ClassList.select(taxonomy, before["train"], config.min_class_count)
         sampling = self._sampling(before, after, classes)
         out = Path(config.output)
-        _remove_stale_shards(out, {s["path"] for s in shards})
+        tars = [s["webdataset"] for s in shards if "webdataset" in s]
+        _remove_stale_shards(out, {s["path"] for s in shards} | {t["path"] for t in tars})
         _, dead_file, dead_rows, dead_sha = files["dead_letters"]
-        outputs = [
-            {"path": s["path"], "rows": s["rows"], "sha256": s["sha256"]} for s in shards
-        ] + [
-            {"path": dead_file, "rows": dead_rows, "sha256": dead_sha},
-            self.context["label_map"],
-        ]
+        outputs = (
+            [{"path": s["path"], "rows": s["rows"], "sha256": s["sha256"]} for s in shards]
+            + [{"path": t["path"], "rows": t["samples"], "sha256": t["sha256"]} for t in tars]
+            + [
+                {"path": dead_file, "rows": dead_rows, "sha256": dead_sha},
+                self.context["label_map"],
+            ]
+        )
         manifest = {
             "format_version": MANIFEST_FORMAT_VERSION,
             "pipeline": "build_shards",
@@ -402,11 +426,13 @@ def reconcile(stats: dict[str, int], shard_rows: int) -> dict[str, Any]:
 
 
 def _remove_stale_shards(out: Path, current: set[str]) -> None:
-    """Shard files of an earlier run into the same directory that this run did not write."""
-    for pattern in ("part-*-of-*.parquet", "train/part-*-of-*.parquet", "val/part-*-of-*.parquet"):
-        for path in out.glob(pattern):
-            if path.relative_to(out).as_posix() not in current:
-                path.unlink()
+    """Shard files (Parquet and WebDataset tars) of an earlier run into the same directory that
+    this run did not write: fewer shards, no split any more, or no ``--webdataset`` this time."""
+    for folder in ("", "train/", "val/"):
+        for suffix in ("parquet", "tar"):
+            for path in out.glob(f"{folder}part-*-of-*.{suffix}"):
+                if path.relative_to(out).as_posix() not in current:
+                    path.unlink()
 
 
 # --- driver ----------------------------------------------------------------------------------
@@ -493,6 +519,10 @@ def _summary(manifest: dict, seconds: float, output: str) -> None:
     table.add_row("rows written (with repeats)", f"{counts['rows']:,}")
     table.add_row("classes", f"{manifest['taxonomy']['classes']:,} ({manifest['taxonomy']['id']})")
     table.add_row("shards", f"{len(manifest['shards']):,}")
+    tars = [s["webdataset"] for s in manifest["shards"] if "webdataset" in s]
+    if tars:
+        size = sum(t["bytes"] for t in tars)
+        table.add_row("webdataset tars", f"{len(tars):,} ({size / 2**20:,.1f} MiB)")
     error = manifest["sampling"]["error"]
     table.add_row(
         f"sampling {manifest['sampling']['strategy']}: TV to target",

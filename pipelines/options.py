@@ -243,6 +243,7 @@ class BuildShardsConfig:
     seed: int = DEFAULT_SEED
     min_class_count: int = 0
     row_group_size: int = 4096
+    webdataset: bool = False  # also write each shard as a WebDataset tar (docs/shards.md)
     exclude_media: str | None = None
     near_duplicate_distance: int = DEFAULT_MAX_DISTANCE
     keep_per_user_tagset: int = DEFAULT_KEEP_PER_USER_TAGSET
@@ -321,6 +322,12 @@ def build_shards_parser() -> argparse.ArgumentParser:
         "--min-class-count", type=int, default=0, help="Drop classes with fewer train posts."
     )
     parser.add_argument("--row-group-size", type=int, default=4096)
+    parser.add_argument(
+        "--webdataset",
+        action="store_true",
+        help="Also write each shard as a WebDataset tar (part-*.tar: <key>.json labels, "
+        "<key>.url media_uri) beside its Parquet file.",
+    )
     parser.add_argument("--exclude-media", help="Evaluation-set media (default: the graph's).")
     parser.add_argument("--near-duplicate-distance", type=int)
     parser.add_argument("--keep-per-user-tagset", type=int)
@@ -364,6 +371,7 @@ def parse_build_shards_args(
         seed=args.seed,
         min_class_count=args.min_class_count,
         row_group_size=args.row_group_size,
+        webdataset=args.webdataset,
         exclude_media=_absolute(chosen(args.exclude_media, "exclude_media", None)),
         near_duplicate_distance=chosen(
             args.near_duplicate_distance, "near_duplicate_distance", DEFAULT_MAX_DISTANCE

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from datagraph.errors import ConfigError, DatagraphError
+from datagraph.shards import ClassList
 from datagraph.taxonomy import load_taxonomy
+from datagraph.webdataset import webdataset_tar
 from pipelines.build_graph import run as run_graph
 from pipelines.build_shards import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LVIS = ROOT / "sample_data" / "lvis_sample_categories.json"
 LVIS_V1 = ROOT.parent / "shared" / "data" / "taxonomies" / "lvis_v1_categories.json"
-SHARD_ARGS = ["--sampling", "sqrt", "--num-shards", "4", "--val-fraction", "0.2", "--seed", "3"]
+SHARD_ARGS = [
+    *("--sampling", "sqrt", "--num-shards", "4", "--val-fraction", "0.2", "--seed", "3"),
+    "--webdataset",  # so every same-bytes test below compares the tars too
+]
 
 
 def _digests(directory: Path) -> dict[str, str]:
@@ -101,6 +108,42 @@ def test_rows_carry_lvis_labels_and_the_split_is_by_user(reference, sample_slice
     assert split_users["val"] and not split_users["train"] & split_users["val"]
 
 
+def test_webdataset_tars_hold_the_parquet_rows_one_to_one(reference):
+    manifest, output = reference
+    classes = manifest["classes"]
+    class_list = ClassList(
+        np.array([c["index"] for c in classes], dtype=np.int32),
+        np.array([c["class_id"] for c in classes], dtype=np.int64),
+        [c["synset_id"] for c in classes],
+        [c["name"] for c in classes],
+    )
+    outputs = {o["path"]: o for o in manifest["outputs"]}
+    for shard in manifest["shards"]:
+        entry = shard["webdataset"]
+        assert entry["path"] == shard["path"].removesuffix(".parquet") + ".tar"
+        data = (output / entry["path"]).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["bytes"], entry["sha256"])
+        assert outputs[entry["path"]] == {
+            "path": entry["path"],
+            "rows": shard["rows"],
+            "sha256": entry["sha256"],
+        }
+        table = pq.read_table(output / shard["path"])
+        assert data == webdataset_tar(table, class_list)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+        assert entry["members"] == len(members)
+        records = [json.loads(payload) for name, payload in members if name.endswith(".json")]
+        assert entry["samples"] == len(records) == shard["rows"]
+        for record, row in zip(records, table.to_pylist(), strict=True):
+            assert (record["post_id"], record["repeat"]) == (row["post_id"], row["repeat"])
+            assert (record["labels"], record["class_ids"]) == (row["labels"], row["class_ids"])
+            assert record["label_names"] == [classes[i]["name"] for i in row["labels"]]
+            assert record["shard"] == shard["shard"]
+        urls = [payload.decode() for name, payload in members if name.endswith(".url")]
+        assert urls == [u for u in table.column("media_uri").to_pylist() if u is not None]
+
+
 def test_sampling_section_reports_histograms_and_errors(reference):
     manifest, output = reference
     sampling = manifest["sampling"]
@@ -175,12 +218,22 @@ def test_seed_changes_the_draws_but_not_the_split(sample_slice, graph, reference
 
 def test_min_class_count_and_stale_shards(sample_slice, graph, reference, tmp_path):
     out = tmp_path / "out"
-    _run(sample_slice, graph, out, "--num-shards", "6")
-    manifest = _run(sample_slice, graph, out, "--num-shards", "2", "--min-class-count", "100")
+    fewer = ("--num-shards", "2", "--min-class-count", "100")
+    _run(sample_slice, graph, out, "--num-shards", "6", "--webdataset")
+    _run(sample_slice, graph, out, *fewer, "--webdataset")
+    assert sorted(p.name for p in out.glob("part-*")) == [
+        "part-00000-of-00002.parquet",
+        "part-00000-of-00002.tar",
+        "part-00001-of-00002.parquet",
+        "part-00001-of-00002.tar",
+    ]
+    manifest = _run(sample_slice, graph, out, *fewer)  # without --webdataset: no tars left
     assert sorted(p.name for p in out.glob("part-*")) == [
         "part-00000-of-00002.parquet",
         "part-00001-of-00002.parquet",
     ]
+    assert not any("webdataset" in s for s in manifest["shards"])
+    assert manifest["config"]["webdataset"] is False
     before = manifest["sampling"]["histogram_before"]
     assert min(before) >= 100
     assert len(manifest["classes"]) < len(reference[0]["classes"])
