@@ -28,6 +28,7 @@ bench: setup
 	$(BIN)/python benchmarks/normalization.py
 	$(BIN)/python benchmarks/mapping.py
 	$(BIN)/python benchmarks/graph.py
+	$(BIN)/python benchmarks/readers.py
 	$(BIN)/python benchmarks/shuffle_bytes.py
 	$(BIN)/python benchmarks/pipeline.py --sizes 100000
 

@@ -67,7 +67,6 @@ _WRONG_TYPE = (
     r'|"hashtags"\s*:\s*[^\[\sn]'
     r'|"media_phash"\s*:\s*[^0-9\sn]'
 )
-_RARE_BYTES = (b"NaN", b"Infinity", b"\r")  # looked for in the whole chunk first
 _PLAIN_ID = r"^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: str.strip() leaves it as is
 _TIMESTAMP = (
     r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|\+00:00)?$"
@@ -96,21 +95,26 @@ class ColumnParse:
 
 def parse_lines(lines: list[bytes]) -> ColumnParse:
     """Parse non-blank JSONL lines (no line ends) into plain posts and strict-path indices."""
-    text, screened = _as_text(lines)
-    blob = b"\n".join(lines)
-    screened |= _screen(text, blob)
-    parses = _Parses(lines)
-    parses.run(np.flatnonzero(~screened))
+    if not lines:
+        return ColumnParse(POST_SCHEMA.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    chunk = _Chunk(lines)
+    text, screened = _as_text(chunk)
+    screened |= chunk.screened()
+    screened |= _matches(text, _WRONG_TYPE)
+    parses = _Parses(chunk.without(screened))
+    parses.run(len(lines))
     strict = [np.flatnonzero(screened), *parses.failed]
     tables, rows = [], []
-    escaped_key = _has(text, blob, b"\\")
+    escaped_key = chunk.holding(ord("\\"))
     if escaped_key.any():
         escaped_key &= _matches(text, _ESCAPED_KEY)
-    for indices, table in parses.tables:  # in line order
-        posts, plain = _validate(table, text.take(pa.array(indices)), escaped_key[indices])
+    for start, stop, table in parses.tables:  # in line order
+        indices = np.arange(start, stop)
+        posts, plain = _validate(table, text.slice(start, stop - start), escaped_key[start:stop])
+        plain &= ~screened[start:stop]  # a screened line was parsed as {} in its place
         tables.append(posts.filter(pa.array(plain)))
         rows.append(indices[plain])
-        strict.append(indices[~plain])
+        strict.append(indices[~plain & ~screened[start:stop]])
     posts = pa.concat_tables(tables) if tables else POST_SCHEMA.empty_table()
     return ColumnParse(posts, _cat(rows), np.sort(_cat(strict)))
 
@@ -119,46 +123,74 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(p, np.int64) for p in parts]) if parts else np.zeros(0, int)
 
 
-def _as_text(lines: list[bytes]) -> tuple[pa.Array, np.ndarray]:
-    """The lines as a string array, and which lines are not valid UTF-8 (blanked in the array)."""
+def _as_text(chunk: _Chunk) -> tuple[pa.Array, np.ndarray]:
+    """The lines as a string array over the chunk's bytes (each line but the last keeps its
+    newline, which no pattern here minds), and which lines are not valid UTF-8 (blanked)."""
+    offsets = np.append(chunk.starts, len(chunk.blob)).astype(np.int64)
+    text = pa.Array.from_buffers(
+        pa.large_string(), len(chunk.lines), [None, pa.py_buffer(offsets), pa.py_buffer(chunk.blob)]
+    )
     try:
-        return pa.array(lines, pa.binary()).cast(pa.string()), np.zeros(len(lines), bool)
+        text.validate(full=True)  # UTF-8
+        return text, np.zeros(len(chunk.lines), bool)
     except pa.ArrowInvalid:
-        bad = np.zeros(len(lines), bool)
-        for index, raw in enumerate(lines):
+        bad = np.zeros(len(chunk.lines), bool)
+        for index, raw in enumerate(chunk.lines):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
                 bad[index] = True
-        cleaned = [b"" if flag else raw for raw, flag in zip(lines, bad, strict=True)]
+        cleaned = [b"" if flag else raw for raw, flag in zip(chunk.lines, bad, strict=True)]
         return pa.array(cleaned, pa.binary()).cast(pa.string()), bad
 
 
-def _screen(text: pa.Array, blob: bytes) -> np.ndarray:
-    """Lines that go to the strict path before parsing (step 1 of the module docstring)."""
-    _, offsets, data = text.buffers()
-    ends = np.frombuffer(offsets, np.int32, len(text) + 1, text.offset * 4)
-    body = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    nonempty = ends[1:] > ends[:-1]
-    if not len(body):
-        return np.ones(len(text), bool)
-    first = np.where(nonempty, body[np.minimum(ends[:-1], len(body) - 1)], 0)
-    last = np.where(nonempty, body[np.maximum(ends[1:] - 1, 0)], 0)
-    screened = (first != ord("{")) | (last != ord("}"))
-    for rare in _RARE_BYTES:
-        screened |= _has(text, blob, rare)
-    screened |= _matches(text, _WRONG_TYPE)
-    brackets = pc.add(pc.count_substring(text, "["), pc.count_substring(text, "{"))
-    screened |= pc.greater(brackets, _MAX_BRACKETS).fill_null(False).to_numpy(zero_copy_only=False)
-    return screened
+class _Chunk:
+    """The chunk's lines joined by newlines, and byte-level screens over the whole of it."""
 
+    def __init__(self, lines: list[bytes]):
+        self.lines = lines
+        self.blob = b"\n".join(lines)
+        self.body = np.frombuffer(self.blob, np.uint8)
+        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
+        self.starts = np.zeros(len(lines), np.int64)
+        np.cumsum(lengths[:-1] + 1, out=self.starts[1:])
+        self.ends = self.starts + lengths  # exclusive; lines are non-blank, so never empty
 
-def _has(text: pa.Array, blob: bytes, needle: bytes) -> np.ndarray:
-    """Which lines hold ``needle``; one search of the whole chunk (``blob``) when none does."""
-    if needle not in blob:
-        return np.zeros(len(text), bool)
-    found = pc.match_substring(text, needle.decode())
-    return found.fill_null(False).to_numpy(zero_copy_only=False)
+    def line_of(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.starts, positions, side="right") - 1
+
+    def holding(self, byte: int) -> np.ndarray:
+        """Which lines contain ``byte``."""
+        found = np.zeros(len(self.lines), bool)
+        found[self.line_of(np.flatnonzero(self.body == byte))] = True
+        return found
+
+    def screened(self) -> np.ndarray:
+        """Step 1 of the module docstring, except the wrong-type pattern (a regex on the text)."""
+        body, n = self.body, len(self.body)
+        screened = (body[self.starts] != ord("{")) | (body[self.ends - 1] != ord("}"))
+        screened |= self.holding(ord("\r"))
+        for word in (b"NaN", b"Infinity"):  # where the first byte is, the rest must follow
+            positions = np.flatnonzero(body == word[0])
+            for offset, byte in enumerate(word[1:], start=1):
+                ahead = np.minimum(positions + offset, n - 1)
+                positions = positions[(positions + offset < n) & (body[ahead] == byte)]
+            screened[self.line_of(positions)] = True
+        brackets = np.flatnonzero((body == ord("[")) | (body == ord("{")))
+        per_line = np.bincount(self.line_of(brackets), minlength=len(self.lines))
+        return screened | (per_line > _MAX_BRACKETS)
+
+    def without(self, screened: np.ndarray) -> _Chunk:
+        """The chunk with each screened line replaced by ``{}``: rows stay aligned with lines,
+        and a piece of the chunk is one slice of its bytes."""
+        if not screened.any():
+            return self
+        return _Chunk(
+            [b"{}" if flag else raw for raw, flag in zip(self.lines, screened, strict=True)]
+        )
+
+    def data(self, start: int, stop: int) -> bytes:
+        return self.blob[self.starts[start] : self.ends[stop - 1]]
 
 
 def _matches(text: pa.Array | pa.ChunkedArray, pattern: str) -> np.ndarray:
@@ -166,41 +198,40 @@ def _matches(text: pa.Array | pa.ChunkedArray, pattern: str) -> np.ndarray:
 
 
 class _Parses:
-    """Arrow parses of pieces of a chunk: each good piece's table in line order, failed lines."""
+    """Arrow parses of line ranges of a chunk: good ranges' tables in line order, failed lines."""
 
-    def __init__(self, lines: list[bytes]):
-        self.lines = lines
-        self.tables: list[tuple[np.ndarray, pa.Table]] = []
+    def __init__(self, chunk: _Chunk):
+        self.chunk = chunk
+        self.tables: list[tuple[int, int, pa.Table]] = []
         self.failed: list[np.ndarray] = []
         self.budget = _MAX_PARSES
 
-    def run(self, indices: np.ndarray) -> None:
-        starts = range(0, len(indices), _PIECE)
-        pending = [indices[start : start + _PIECE] for start in reversed(starts)]
-        while pending:  # a stack: the leftmost piece comes off first, so tables are in order
-            piece = pending.pop()
-            if len(piece) == 0:
+    def run(self, n_lines: int) -> None:
+        starts = range(0, n_lines, _PIECE)
+        pending = [(s, min(s + _PIECE, n_lines)) for s in reversed(starts)]
+        while pending:  # a stack: the leftmost range comes off first, so tables are in order
+            start, stop = pending.pop()
+            if start >= stop:
                 continue
             if self.budget == 0:
-                self.failed.append(piece)
+                self.failed.append(np.arange(start, stop))
                 continue
             self.budget -= 1
-            table, bad_row = _parse(self.lines, piece)
+            table, bad_row = _parse(self.chunk.data(start, stop), stop - start)
             if table is not None:
-                self.tables.append((piece, table))
+                self.tables.append((start, stop, table))
             elif bad_row is not None:
-                self.failed.append(piece[bad_row : bad_row + 1])
-                pending += [piece[bad_row + 1 :], piece[:bad_row]]
-            elif len(piece) == 1:
-                self.failed.append(piece)
+                self.failed.append(np.array([start + bad_row]))
+                pending += [(start + bad_row + 1, stop), (start, start + bad_row)]
+            elif stop - start == 1:
+                self.failed.append(np.array([start]))
             else:
-                half = len(piece) // 2
-                pending += [piece[half:], piece[:half]]
+                middle = (start + stop) // 2
+                pending += [(middle, stop), (start, middle)]
 
 
-def _parse(lines: list[bytes], piece: np.ndarray) -> tuple[pa.Table | None, int | None]:
+def _parse(data: bytes, n_lines: int) -> tuple[pa.Table | None, int | None]:
     """(table, None) when Arrow parses one row a line; else (None, the failing row or None)."""
-    data = b"\n".join([lines[i] for i in piece])
     schema = _PARSE_SCHEMA
     for _ in range(2):  # a second parse only when an unknown field was read as a timestamp
         try:
@@ -214,8 +245,8 @@ def _parse(lines: list[bytes], piece: np.ndarray) -> tuple[pa.Table | None, int 
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             found = _ROW_IN_ERROR.search(str(exc))
             row = int(found.group(1)) if found else None
-            return None, row if row is not None and row < len(piece) else None
-        if table.num_rows != len(piece):
+            return None, row if row is not None and row < n_lines else None
+        if table.num_rows != n_lines:
             return None, None
         dates = [f for f in table.schema if pa.types.is_timestamp(f.type)]
         if not dates:
