@@ -178,6 +178,29 @@ def write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
         raise
 
 
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Remove what killed writers left in ``directory``: the hidden ``.<name>.<random>.tmp``
+    files and directories of ``write_atomic`` / ``replace_directory`` and the ``.<name>.<hex>.old``
+    directories a replaced graph is moved to. Returns what was removed.
+
+    Call it only on an output directory no other run is writing into: a live writer's temporary
+    file looks the same as a dead one's.
+    """
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if not (name.startswith(".") and name.endswith((".tmp", ".old"))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
 def replace_directory(path: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` into a fresh directory beside ``path`` and rename it into place.
 

@@ -85,6 +85,7 @@ from pipelines.running import (
     LiveProgress,
     check_metrics,
     input_info,
+    prepare_output,
     run_beam,
     run_command,
     say,
@@ -593,7 +594,7 @@ def run(argv: list[str]) -> dict | None:
             f"value(s), runner {runner}; nothing written",
         )
         return None
-    Path(config.output).mkdir(parents=True, exist_ok=True)
+    prepare_output(Path(config.output))
     started = time.monotonic()
     with LiveProgress(args, runner, "build_graph") as progress:
         result = run_beam(options, lambda p: build_pipeline(p, config, files), runner)

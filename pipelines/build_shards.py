@@ -70,6 +70,7 @@ from pipelines.running import (
     LiveProgress,
     check_metrics,
     input_info,
+    prepare_output,
     run_beam,
     run_command,
     say,
@@ -479,8 +480,7 @@ def run(argv: list[str]) -> dict | None:
         )
         return None
     out = Path(config.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)  # incomplete until this run writes it
+    prepare_output(out, ("train", "val"))
     data = parquet_bytes(labels)
     write_atomic(out / LABEL_MAP_FILE, lambda handle: handle.write(data))
     context = {

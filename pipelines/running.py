@@ -14,6 +14,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -21,6 +22,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datagraph.errors import DatagraphError
+from datagraph.graph_files import remove_stale_temporaries
 
 NAMESPACE = "datagraph"
 LIVE: Counter[str] = Counter()  # this process's counts so far, for the progress line
@@ -195,6 +197,16 @@ class LiveProgress:
         if self._progress is not None:
             self._progress.stop()
         return False
+
+
+def prepare_output(out: Path, subdirectories: tuple[str, ...] = ()) -> None:
+    """Make the output directory ready for a run: created, its manifest removed (the directory
+    is incomplete until this run writes a new one, last), and temporary files of killed runs
+    removed from it and from ``subdirectories``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+    for directory in (out, *(out / name for name in subdirectories)):
+        remove_stale_temporaries(directory)
 
 
 def run_command(run: Callable[[list[str]], Any], argv: list[str] | None) -> None:

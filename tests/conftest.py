@@ -1,7 +1,13 @@
-"""Shared fixtures: the WordNet snapshot and the external data in ../shared/data (optional)."""
+"""Shared fixtures: the WordNet snapshot, the external data in ../shared/data (optional), and
+killing a pipeline process midway (the crash tests)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +34,40 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return PROJECT_ROOT / "sample_data"
+
+
+def _kill_midway(argv: list[str], ready: Callable[[], bool], timeout: float = 180.0) -> None:
+    """Start ``argv`` in its own process group, SIGKILL the group as soon as ``ready()`` holds.
+
+    Fails the test when the process ends before ``ready()`` held (it was not killed midway)."""
+    process = subprocess.Popen(
+        argv,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if process.poll() is not None:
+                pytest.fail(
+                    f"{argv[2]} ended (exit {process.returncode}) before it could be killed "
+                    f"midway: {process.stderr.read().decode()[-2000:]}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(f"{argv[2]} did not reach the point to kill it within {timeout} s")
+            time.sleep(0.002)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def kill_midway() -> Callable[[list[str], Callable[[], bool]], None]:
+    """``kill_midway(argv, ready)``: run a pipeline command, SIGKILL it when ``ready()``."""
+    return _kill_midway

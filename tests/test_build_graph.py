@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -302,3 +303,29 @@ def test_engine_free_path_keeps_the_same_posts_and_graph(
     )
     digests = {f"graph/{k}": v for k, v in _digests(saved).items()}
     assert digests == {k: v for k, v in reference[1].items() if k.startswith("graph/")}
+
+
+def test_a_killed_run_leaves_no_complete_looking_output_and_a_rerun_gives_the_same_bytes(
+    posts_file, sample_slice, reference, tmp_path, kill_midway
+):
+    """SIGKILL once the rerun has begun writing its tables over an older complete output: no
+    manifest is left (the directory does not look complete), and the next run removes what
+    killed writers leave and writes exactly the bytes of an uninterrupted run."""
+    out = tmp_path / "out"
+    _run(posts_file, out)  # an older, different, complete output in the same directory
+    lvis = ROOT / "sample_data" / "lvis_sample_categories.json"
+    args = ["--input", str(sample_slice), "--output", str(out), "--quiet"]
+    args += ["--lvis-categories", str(lvis)]
+    started = time.time_ns()
+
+    def writing_tables() -> bool:
+        return any(p.stat().st_mtime_ns > started for p in out.glob("*.parquet") if p.exists())
+
+    kill_midway([sys.executable, "-m", "pipelines.build_graph", *args], writing_tables)
+    assert not (out / "manifest.json").exists()
+    leftovers = [out / ".vocabulary.parquet.k1ll3d.tmp", out / ".graph.k1ll3d.tmp"]
+    leftovers[0].write_bytes(b"PAR1 half")
+    leftovers[1].mkdir()
+    (leftovers[1] / "nodes.parquet").write_bytes(b"half")
+    run(args)
+    assert _digests(out) == reference[1]

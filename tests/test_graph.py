@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import sys
+import time
 from pathlib import Path
 
 import networkx as nx
@@ -22,6 +25,7 @@ from datagraph.graph import (
     Cooccurrence,
     LabelGraph,
 )
+from datagraph.graph_files import remove_stale_temporaries
 from datagraph.schema import MAPPING_SCHEMA
 from datagraph.taxonomy import Taxonomy, TaxonomyClass
 
@@ -591,3 +595,49 @@ def test_cli_export(cli, saved, graph, tmp_path):
         "edges.parquet",
         "nodes.parquet",
     ]
+
+
+_SAVE_FOREVER = """
+import sys
+from datagraph.graph import LabelGraph
+graphs = [LabelGraph.load(sys.argv[1]), LabelGraph.load(sys.argv[2])]
+for turn in range(10**9):
+    graphs[turn % 2].save(sys.argv[3])
+"""
+
+
+def _after_first_save(target: Path, delay: float):
+    """A kill_midway readiness check: ``delay`` seconds after ``target`` first holds a graph."""
+    moment: list[float] = []
+
+    def ready() -> bool:
+        if not moment and (target / "graph.json").exists():
+            moment.append(time.monotonic() + delay)
+        return bool(moment) and time.monotonic() > moment[0]
+
+    return ready
+
+
+def test_a_save_killed_at_any_moment_leaves_the_old_graph_the_new_one_or_none(
+    graph, wn, tmp_path, kill_midway
+):
+    """SIGKILL a process that saves two graphs in turn over one path, at several moments: the
+    path then holds one of the two graphs complete (it loads, with its exact bytes) or nothing,
+    and what the killed save left beside it is hidden and removed by the next run's clean-up."""
+    first = graph.save(tmp_path / "first")
+    second = LabelGraph.build(mapping_table(MAPPING_ROWS[:1]), wordnet=wn).save(tmp_path / "two")
+    complete = [_files(first), _files(second)]
+    rng = random.Random(7)
+    for attempt in range(4):
+        folder = tmp_path / f"kill{attempt}"
+        folder.mkdir()
+        target = folder / "graph"
+        command = [sys.executable, "-c", _SAVE_FOREVER, str(first), str(second), str(target)]
+        kill_midway(command, _after_first_save(target, rng.uniform(0.0, 0.3)))
+        if target.exists():
+            assert _files(target) in complete
+            LabelGraph.load(target)
+        hidden = [p for p in folder.iterdir() if p.name != "graph"]
+        assert all(p.name.startswith(".") for p in hidden)
+        assert sorted(remove_stale_temporaries(folder)) == sorted(hidden)
+        assert [p.name for p in folder.iterdir()] == (["graph"] if target.exists() else [])
