@@ -14,6 +14,7 @@ Public API (more is added as the pipeline stages land)::
     graph = dg.LabelGraph.build(mapping, wordnet=wn)   # networkx on demand: graph.to_networkx()
     shards = dg.TrainingShards("out/lvis1k")           # a build_shards set as a torch dataset
     feed = dg.loader("out/lvis1k", batch_size=256, num_workers=2)
+    scores = dg.NoiseScorer().score(posts_table, mapping)   # label noise (docs/noise.md)
 """
 
 from datagraph.cooccurrence import (
@@ -38,6 +39,7 @@ _LAZY = {  # imported on first use: they pull in torch, which costs a second or 
     "TrainingShards": "datagraph.feed",
     "collate_examples": "datagraph.feed",
     "loader": "datagraph.feed",
+    "NoiseScorer": "datagraph.noise",  # its model loads torch
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "HashtagMapper",
     "InputDataError",
     "LabelGraph",
+    "NoiseScorer",
     "NormalizedTag",
     "Normalizer",
     "PostBatch",

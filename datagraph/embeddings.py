@@ -12,6 +12,12 @@ new file atomically (temp file + rename), so concurrent or interrupted runs neve
 cache, and rereading it is safe: it is data, never pickle. The model key is the model's name or
 path plus a short hash, so two models never share vectors. Texts already in memory or on disk are
 not embedded again.
+
+Bad input never crashes later steps silently: a model path that does not exist and a CUDA device
+that torch cannot see are ``ConfigError``s when the embedder is made (``device="auto"`` falls back
+to the CPU instead); a vector with NaN or infinity (a broken model or fp16 overflow) is returned
+as is, counted in ``nan_vectors`` and never written to the disk cache, so callers can drop it
+and a rerun computes it again.
 """
 
 from __future__ import annotations
@@ -44,12 +50,45 @@ def default_model_path() -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other values pass through."""
-    if device != "auto":
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other values pass through.
+
+    Asking for CUDA explicitly (``cuda``, ``cuda:1``) when torch sees no GPU is a ConfigError,
+    not a silent fall-back: only ``auto`` chooses the CPU by itself.
+    """
+    if device != "auto" and not device.startswith("cuda"):
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        raise ConfigError(
+            f"device={device!r} was requested but torch {torch.__version__} ({build}) sees no "
+            "CUDA GPU; pass device='auto' to fall back to the CPU, or device='cpu'"
+        )
+    return device
+
+
+def check_model_path(model: str) -> None:
+    """ConfigError when ``model`` is written as a filesystem path and nothing is there.
+
+    A name like ``sentence-transformers/all-MiniLM-L6-v2`` is left to sentence-transformers
+    (it may be in the local Hugging Face cache); ``./models/x``, ``/abs/x`` and ``~/x`` are
+    paths, and a missing one would otherwise surface as a hub lookup error.
+    """
+    path = Path(model).expanduser()
+    explicit = (
+        model.startswith(("./", "../", "~", ".\\", "..\\"))
+        or path.is_absolute()
+        or model.count("/") > 1
+        or "\\" in model
+    )
+    if explicit and not path.exists():
+        raise ConfigError(
+            f"cannot load sentence-transformers model {model!r}: no such file or directory; "
+            "pass an existing model directory, a model name, or 'default' (all-MiniLM-L6-v2)"
+        )
 
 
 class TextEmbedder:
@@ -63,6 +102,8 @@ class TextEmbedder:
         batch_size: int = 256,
         cache_dir: Path | str | None = None,
     ):
+        if model != DEFAULT_MODEL:
+            check_model_path(model)
         self.model_name = default_model_path() if model == DEFAULT_MODEL else model
         self.model_id = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
         self.device = resolve_device(device)
@@ -70,6 +111,8 @@ class TextEmbedder:
         self.cache_dir = Path(cache_dir) / _model_key(self.model_id) if cache_dir else None
         self._model = None
         self._vectors: dict[bytes, np.ndarray] = {}
+        self.encoded = 0  # texts the model has embedded (cache misses)
+        self.nan_vectors = 0  # of those, vectors with NaN or infinity (kept off the disk cache)
         if self.cache_dir is not None and self.cache_dir.is_dir():
             self._read_cache()
 
@@ -104,8 +147,12 @@ class TextEmbedder:
             ).astype(np.float32)
             new = dict(zip(missing, vectors, strict=True))
             self._vectors.update(new)
-            if self.cache_dir is not None:
-                self._write_cache(new)
+            finite = np.isfinite(vectors).all(axis=1)
+            self.encoded += len(missing)
+            self.nan_vectors += int((~finite).sum())
+            if self.cache_dir is not None and finite.any():
+                good = [key for key, ok in zip(missing, finite.tolist(), strict=True) if ok]
+                self._write_cache({key: new[key] for key in good})
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
