@@ -20,7 +20,9 @@ letter. In order:
    the known fields (unknown fields are inferred; a date-like unknown string is read again as a
    string). A parse error naming a row (wrong type, duplicate key, bad syntax, lone surrogate)
    sends that row strict and both sides are parsed again; an error without a row, or more rows
-   than lines (two objects on one line), halves the piece.
+   than lines (two objects on one line), halves the piece. Arrow counts objects, not lines, so
+   after a line with two objects the row it names can be a later line (even a screened one):
+   harmless, as that line is only judged strictly too, and each line goes strict once.
 3. Column checks send a row strict unless it is plainly valid: a post_id (and user_id) of
    printable ASCII without surrounding spaces, no null hashtag, a ``created_at`` of the form
    ``YYYY-MM-DDTHH:MM:SS`` (optionally ``Z`` or ``+00:00``) naming a real date from year 1000,
@@ -116,7 +118,7 @@ def parse_lines(lines: list[bytes]) -> ColumnParse:
         rows.append(indices[plain])
         strict.append(indices[~plain & ~screened[start:stop]])
     posts = pa.concat_tables(tables) if tables else POST_SCHEMA.empty_table()
-    return ColumnParse(posts, _cat(rows), np.sort(_cat(strict)))
+    return ColumnParse(posts, _cat(rows), np.unique(_cat(strict)))  # sorted, each line once
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:

@@ -3,15 +3,22 @@
 Each reader yields ``PostBatch`` objects: validated posts as an Arrow table plus dead-letter rows
 for every record that could not be used, each naming file and line. A reader never raises on a
 bad record; it raises ``InputDataError`` only when a file cannot be opened at all. A file that
-breaks off in the middle (a truncated gzip) keeps what was read before the break and adds one
-dead-letter row saying where it broke.
+breaks off in the middle (a truncated gzip, xz or bz2 stream) keeps what was read before the
+break and adds one dead-letter row saying where it broke. tests/test_bad_inputs.py runs every
+format's bad cases (tests/data/bad_inputs/) and tests/test_readers.py feeds random bytes.
 
 Formats:
 - JSONL: one JSON object a line; a UTF-8 BOM is ignored; blank lines are skipped; NaN/Infinity
   and duplicate keys are rejected (JSON has neither).
-- Parquet: columns named as in POST_SCHEMA; line = 1-based row number.
+- Parquet: columns named as in POST_SCHEMA; line = 1-based row number. A row with a cell that
+  cannot be read (a string column holding invalid UTF-8) is a dead letter; a row group that
+  cannot be decoded (a corrupt page) is one dead letter at its first unread row, and the
+  following row groups are still read.
 - CSV: a header row; ``hashtags`` is space separated (or a JSON list); empty cells are missing;
-  ``media_phash`` is decimal or 0x-prefixed hex.
+  ``media_phash`` is decimal or 0x-prefixed hex. Quoting is strict: a row with text after a
+  closing quote, or an unterminated quote (which swallows the rest of the file), is a dead
+  letter rather than a silently merged cell. A row holding invalid UTF-8 is a dead letter and
+  the rows after it are read; cells have no size limit (a 1 MB caption is a caption).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
 import re
 import zlib
 from collections.abc import Iterator
@@ -39,6 +47,12 @@ from datagraph.schema import (
 )
 
 DEFAULT_BATCH_SIZE = 8192
+# What a broken compressed stream raises (gzip: EOFError, BadGzipFile, zlib.error; bz2: OSError).
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+# What pyarrow raises on a corrupt Parquet file: its own errors, OSError for I/O and thrift
+# failures, ValueError (UnicodeDecodeError among them) for names or cells that are not UTF-8.
+_PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, OverflowError)
+_CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default is 128 KiB; JSONL lines have no limit
 _FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -180,8 +194,8 @@ def _read_jsonl(handle, source: str, batch_size: int) -> Iterator[PostBatch]:
                 if len(numbered) >= batch_size:
                     yield jsonl_batch(source, numbered)
                     numbered = []
-        except (EOFError, OSError, zlib.error) as exc:
-            broken = dead_letter(source, line_number + 1, None, f"file breaks off: {exc}", "")
+        except _STREAM_ERRORS as exc:
+            broken = dead_letter(source, line_number + 1, None, _breaks_off(exc), "")
             yield jsonl_batch(source, numbered, [broken])
             return
     if numbered:
@@ -229,78 +243,183 @@ def jsonl_batch(
     return PostBatch(source, posts, dead_letter_table(dead_rows))
 
 
+def _breaks_off(exc: BaseException) -> str:
+    """The dead-letter reason for a stream that stops: the exception's text, or its type when it
+    has none (a zstd error can be blank)."""
+    return f"file breaks off: {str(exc) or type(exc).__name__}"
+
+
 def _read_parquet(handle, source: str, batch_size: int) -> Iterator[PostBatch]:
+    """Row groups one at a time, so that a corrupt one costs only its own rows (one dead letter
+    at its first unread row) and the rows of every other row group are still read."""
     with handle as stream:
         try:
             parquet = pq.ParquetFile(stream)
-        except (pa.ArrowInvalid, OSError) as exc:
-            yield PostBatch(
-                source,
-                posts_table([]),
-                dead_letter_table(
-                    [dead_letter(source, None, None, f"not a Parquet file: {exc}", "")]
-                ),
-            )
+            metadata = parquet.metadata
+            sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        except _PARQUET_ERRORS as exc:
+            broken = dead_letter(source, None, None, f"not a Parquet file: {exc}", "")
+            yield PostBatch(source, posts_table([]), dead_letter_table([broken]))
             return
-        row = 0
-        for record_batch in parquet.iter_batches(batch_size=batch_size):
-            rows = record_batch.to_pylist()
-            records = [(row + i + 1, _drop_nulls(r)) for i, r in enumerate(rows)]
-            row += len(rows)
-            yield _batch(source, records, [])
+        before = 0  # rows in the row groups before this one
+        for group, size in enumerate(sizes):
+            done = 0
+            try:
+                for record_batch in parquet.iter_batches(batch_size=batch_size, row_groups=[group]):
+                    records, dead = _parquet_records(record_batch, source, before + done)
+                    done += record_batch.num_rows
+                    yield _batch(source, records, dead)
+            except _PARQUET_ERRORS as exc:
+                first, last = before + done + 1, before + size
+                reason = f"rows {first}-{last} (row group {group + 1}) cannot be read: {exc}"
+                broken = dead_letter(source, first, None, reason, "")
+                yield PostBatch(source, posts_table([]), dead_letter_table([broken]))
+            before += max(size, done)
+
+
+def _parquet_records(
+    record_batch: pa.RecordBatch, source: str, before: int
+) -> tuple[list[tuple[int, object]], list[dict]]:
+    """(row number, record) pairs of a batch whose first row is row ``before + 1``, and a dead
+    letter for each row with a cell Python cannot hold (found row by row only when the whole
+    batch fails: a string that is not UTF-8, a timestamp outside years 1-9999)."""
+    try:
+        rows = record_batch.to_pylist()
+    except _PARQUET_ERRORS:
+        rows = [_parquet_row(record_batch.slice(i, 1)) for i in range(record_batch.num_rows)]
+    records, dead = [], []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            records.append((before + i + 1, _drop_nulls(row)))
+        else:
+            column, reason = row
+            dead.append(dead_letter(source, before + i + 1, column, reason, ""))
+    return records, dead
+
+
+def _parquet_row(one_row: pa.RecordBatch) -> dict | tuple[str, str]:
+    """A one-row batch as a dict, or (column, reason) for its first cell that cannot be read."""
+    row = {}
+    for name, column in zip(one_row.schema.names, one_row.columns, strict=True):
+        try:
+            row[name] = column.to_pylist()[0]
+        except UnicodeDecodeError as exc:
+            return name, f"{name} is not valid UTF-8 (byte {exc.start})"
+        except _PARQUET_ERRORS as exc:
+            return name, f"{name} cannot be read: {exc}"
+    return row
 
 
 def _drop_nulls(record: dict) -> dict:
     return {k: v for k, v in record.items() if v is not None}
 
 
-def _csv_record(row: dict[str, str]) -> dict:
+class _CellError(ValueError):
+    """A CSV cell that cannot become a record field (internal: becomes a dead letter)."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _csv_record(header: list[str], cells: list[str]) -> dict:
+    """One CSV row as a raw post record; raises _CellError for a cell that cannot be one:
+    invalid UTF-8 (decoded as lone surrogates), or a hashtags cell that looks like a JSON list
+    but is not one. Cells beyond the header go to ``_extra_cells`` (so to ``extra``)."""
     record: dict[str, object] = {}
-    for key, value in row.items():
-        if key is None:  # more cells than header columns
-            record["_extra_cells"] = value
+    for position, (key, value) in enumerate(zip(header, cells, strict=False), start=1):
+        if value == "":
             continue
-        if value is None or value == "":
-            continue
+        if not _is_utf8(key):  # the cell would go to ``extra`` under a name that is not text
+            raise _CellError(None, f"not valid UTF-8 in the header (column {position})")
+        if not _is_utf8(value):
+            raise _CellError(key, f"not valid UTF-8 (column {position})")
         if key == "hashtags":
             stripped = value.strip()
-            record[key] = json.loads(stripped) if stripped.startswith("[") else stripped.split()
+            record[key] = _json_list(stripped) if stripped.startswith("[") else stripped.split()
         elif key == "media_phash":
             stripped = value.strip()
-            record[key] = int(stripped) if stripped.isdigit() else stripped
+            decimal = stripped.isascii() and stripped.isdigit() and len(stripped) <= 20
+            record[key] = int(stripped) if decimal else stripped  # else validation judges it
         else:
             record[key] = value
+    if len(cells) > len(header):
+        extra = cells[len(header) :]
+        if not all(_is_utf8(cell) for cell in extra):
+            raise _CellError(None, f"not valid UTF-8 (column {len(header) + 1} or later)")
+        record["_extra_cells"] = extra
     return record
 
 
+def _is_utf8(text: str) -> bool:
+    """False when ``text`` holds lone surrogates: bytes that were not UTF-8, decoded with
+    ``surrogateescape`` (valid UTF-8 never decodes to a surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_list(cell: str) -> object:
+    try:
+        return json.loads(cell)
+    except ValueError as exc:
+        raise _CellError("hashtags", f"bad cell: {exc}") from None
+    except RecursionError:
+        raise _CellError("hashtags", "bad cell: nested too deeply") from None
+
+
 def _read_csv(handle, source: str, batch_size: int, delimiter: str) -> Iterator[PostBatch]:
+    """Rows of a CSV/TSV file, each a post or a dead letter at the line it starts on.
+
+    Bytes are decoded with ``surrogateescape`` so that a row with invalid UTF-8 becomes one
+    dead letter and the next rows are still read. Quoting is strict; after a quoting error the
+    reader goes on at the next line. Blank lines are skipped. A header row that cannot be read
+    is one dead letter, and nothing else of the file is.
+    """
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
     records: list[tuple[int, object]] = []
     dead: list[dict] = []
     with handle as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-        reader = csv.DictReader(text, delimiter=delimiter)
-        start = 2
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        rows = csv.reader(text, delimiter=delimiter, strict=True)
+        start = 1  # the line the next row starts on
         try:
-            for row in reader:
+            header = next(rows, None)
+            if header is None:  # an empty file
+                return
+            start = rows.line_num + 1
+            while True:
                 try:
-                    records.append((start, _csv_record(row)))
-                except ValueError as exc:
-                    dead.append(dead_letter(source, start, "hashtags", f"bad cell: {exc}", row))
-                start = reader.line_num + 1
+                    cells = next(rows)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    dead.append(dead_letter(source, start, None, _csv_problem(exc, start), ""))
+                    cells = []
+                if cells:
+                    try:
+                        records.append((start, _csv_record(header, cells)))
+                    except _CellError as exc:
+                        raw = dict(zip(header, cells, strict=False))
+                        dead.append(dead_letter(source, start, exc.field, str(exc), raw))
+                start = rows.line_num + 1
                 if len(records) + len(dead) >= batch_size:
                     yield _batch(source, records, dead)
                     records, dead = [], []
-        except UnicodeDecodeError as exc:
-            dead.append(
-                dead_letter(
-                    source,
-                    start,
-                    None,
-                    f"not valid UTF-8 (byte {exc.start}); the rest of the file is skipped",
-                    "",
-                )
-            )
-        except (csv.Error, EOFError, OSError, zlib.error) as exc:
-            dead.append(dead_letter(source, start, None, f"file breaks off: {exc}", ""))
+        except csv.Error as exc:  # only the header row gets here
+            dead.append(dead_letter(source, start, None, f"header row: {exc}", ""))
+        except _STREAM_ERRORS as exc:
+            dead.append(dead_letter(source, start, None, _breaks_off(exc), ""))
     if records or dead:
         yield _batch(source, records, dead)
+
+
+def _csv_problem(exc: csv.Error, start: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return f"unterminated quote: the rest of the file from line {start} is in one cell"
+    return f"bad quoting: {exc}"

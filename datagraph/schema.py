@@ -6,9 +6,12 @@ typed post row or a dead-letter row naming file, line, field and what is wrong; 
 on bad input.
 
 Post fields (all but post_id optional): post_id, hashtags (list of strings), caption, user_id,
-created_at (ISO 8601 string or epoch seconds; stored as UTC milliseconds), media_uri,
+created_at (ISO 8601 string, epoch seconds, or a datetime as a Parquet timestamp column reads;
+stored as UTC milliseconds, a datetime without a time zone taken as UTC), media_uri,
 media_sha256 (64 hex chars), media_phash (unsigned 64-bit: integer, or 16 hex chars), lang.
-Fields the schema does not know pass through untouched as one JSON object in ``extra``.
+Fields the schema does not know pass through untouched as one JSON object in ``extra``; a
+record whose unknown fields JSON cannot hold (NaN, infinity, or a Parquet column read as bytes,
+a datetime or a decimal) is a dead letter naming the field.
 """
 
 from __future__ import annotations
@@ -244,6 +247,8 @@ def _as_timestamp(value: object) -> datetime | None:
         except ValueError:
             raise FieldError("created_at", f"not an ISO 8601 timestamp: {value[:40]!r}") from None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if isinstance(value, datetime):  # a Parquet timestamp column, POST_SCHEMA's own type
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     raise FieldError(
         "created_at", f"must be an ISO 8601 string or epoch seconds, got {type(value).__name__}"
     )
@@ -297,10 +302,24 @@ def validate_post(record: object) -> dict:
             )
         except ValueError:
             raise FieldError("extra", "unknown fields hold NaN or infinity") from None
+        except TypeError:
+            raise FieldError("extra", _not_json(extra)) from None
         _check_text(post["extra"], "extra")
     else:
         post["extra"] = None
     return post
+
+
+def _not_json(extra: dict) -> str:
+    """Why ``extra`` has no JSON form: the first unknown field (in key order) whose value JSON
+    cannot hold, e.g. a Parquet binary, timestamp or decimal column read as bytes, datetime or
+    Decimal. Turning such values into text would be a guess, so the record is a dead letter."""
+    for key in sorted(extra):
+        try:
+            json.dumps(extra[key], allow_nan=True)
+        except TypeError as exc:
+            return f"unknown field {key!r} cannot be written as JSON ({exc})"
+    return "unknown fields cannot be written as JSON"
 
 
 def validate_records(

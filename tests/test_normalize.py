@@ -134,12 +134,25 @@ def test_batch_form_over_arrow_and_polars_keeps_rows_and_order():
     assert default_normalizer().normalize_column(pa.array([], pa.string())).num_rows == 0
 
 
-_ANY_TEXT = st.text(max_size=40)
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)  # lone surrogates too
 _TAG_LIKE = st.from_regex(r"#?[A-Za-z0-9_]{0,30}", fullmatch=True)
+# Real words run together with what the steps act on: social affixes, plurals, digits, case
+# cues, separators. Here a second pass of segmentation is most likely to split differently.
+_PIECES = [
+    *("dog", "golden", "retriever", "beach", "sunset", "cat", "puppies", "glasses", "new"),
+    *("york", "city", "food", "life", "love", "colour", "selfie", "geese", "es", "s", "a"),
+    *("insta", "ofinstagram", "oftheday", "stagram", "gram", "porn", "lover", "lovers"),
+    *("2019", "4", "_", "-", "é", "東京", "🐶"),
+]
+_HASHTAG = st.lists(
+    st.tuples(st.sampled_from(_PIECES), st.sampled_from(["lower", "upper", "title"])),
+    min_size=1,
+    max_size=5,
+).map(lambda parts: "#" + "".join(getattr(piece, case)() for piece, case in parts))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(_ANY_TEXT, _TAG_LIKE))
+@given(st.one_of(_ANY_TEXT, _TAG_LIKE, _HASHTAG))
 def test_normalization_is_idempotent_and_never_raises(tag):
     first = normalize_hashtag(tag)
     again = normalize_hashtag(first.canonical)
@@ -147,6 +160,15 @@ def test_normalization_is_idempotent_and_never_raises(tag):
     assert again.is_stopword == first.is_stopword
     assert first.tokens == tuple(first.canonical.split())
     assert first.is_stopword == (first.stop_reason is not None)
+    if first.canonical:  # "" is "empty" again, whatever emptied it the first time
+        assert (again.tokens, again.stop_reason) == (first.tokens, first.stop_reason)
+
+
+def test_huge_tags_are_too_long_not_slow():
+    """A megabyte-long tag (a tag-stuffed post can carry one) stops at the length check."""
+    for tag in ("#" + "a" * 1_000_000, "#" + "dog🐶" * 200_000):
+        result = normalize_hashtag(tag)
+        assert (result.canonical, result.stop_reason) == ("", "too_long")
 
 
 @settings(max_examples=100, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from importlib import resources
 
 import pytest
 from hypothesis import given, settings
@@ -84,12 +85,37 @@ def test_very_long_tag_is_linear_and_keeps_letters():
     assert "".join(words) == tag
 
 
-_TAG_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+def _vocabulary() -> list[str]:
+    """The 2,000 most frequent words of the segmenter's own word list: what tags are made of."""
+    lines = resources.files("wordsegment").joinpath("unigrams.txt").read_text().splitlines()
+    return [line.partition("\t")[0] for line in lines[:2000]]
+
+
+_WORDS = _vocabulary()
+# Hashtag-like: 1-4 known words, maybe digits, run together (no case cues, no separators).
+_RUN_TOGETHER = st.lists(
+    st.one_of(st.sampled_from(_WORDS), st.from_regex(r"[0-9]{1,4}", fullmatch=True)),
+    min_size=1,
+    max_size=4,
+).map("".join)
+# The same with case cues and separators, and any code point at all (lone surrogates too).
+_DECORATED = st.lists(
+    st.tuples(st.sampled_from(_WORDS), st.sampled_from(["lower", "upper", "title"])),
+    min_size=1,
+    max_size=4,
+).map(lambda parts: "_".join(getattr(word, case)() for word, case in parts))
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=60)
+_TAG_TEXT = st.one_of(
+    _ANY_TEXT, _RUN_TOGETHER, _DECORATED, st.from_regex(r"#?[A-Za-z0-9]{1,30}", fullmatch=True)
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(_TAG_TEXT)
-def test_segment_keeps_every_letter_and_digit_in_order(tag):
+def test_segment_never_raises_and_keeps_every_letter_and_digit_in_order(tag):
+    """What the module promises for any string: the words are the input's letters, digits and
+    their combining marks, lower-cased, in order; segmenting the words again (joined by spaces,
+    which are hard cuts) keeps them too."""
     words = segment(tag)
     kept, run = [], False
     for ch in tag:  # letters and digits, and the combining marks that follow them
@@ -98,10 +124,20 @@ def test_segment_keeps_every_letter_and_digit_in_order(tag):
             kept.append(ch)
     assert "".join(words) == "".join(kept).lower()
     assert all(words)
+    assert "".join(segment(" ".join(words))) == "".join(words)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.from_regex(r"[a-z]{1,30}", fullmatch=True))
+@given(st.one_of(_RUN_TOGETHER, st.from_regex(r"[a-z]{1,30}", fullmatch=True)))
 def test_segmenting_the_output_again_changes_nothing(tag):
+    """Idempotent for tags without case cues or separators: each word of the output, segmented
+    on its own, stays whole. (A camelCased tag can break this: the cue that kept a word whole
+    is gone once it is lower-cased, which is why ``Normalizer`` repeats its steps until its
+    output stops changing.)"""
     words = segment(tag)
-    assert [w for word in words for w in segment(word)] == words or len(words) == 1
+    assert segment(" ".join(words)) == words
+
+
+def test_non_strings_give_no_words():
+    for value in (None, 42, b"dog", ["dog"]):
+        assert segment(value) == []  # type: ignore[arg-type]
