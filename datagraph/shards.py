@@ -130,17 +130,41 @@ class ClassList:
 
 def relabel(posts: pl.DataFrame, remap: np.ndarray) -> tuple[pl.DataFrame, int]:
     """(posts with ``classes`` turned from taxonomy indices into class-list indices, number of
-    posts left without a class). Classes outside the list are removed."""
+    posts left without a class). Classes outside the list are removed, and with them their
+    element of ``noise_scores`` when the posts carry scores (the list stays aligned)."""
     offsets, values = list_layout(posts["classes"])
     mapped = remap[values]
     keep = mapped >= 0
     counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(values) else None
     if counts is None:
         return posts.clear(), posts.height
-    new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    classes = pa.ListArray.from_arrays(pa.array(new_offsets), pa.array(mapped[keep], pa.int32()))
-    relabelled = posts.with_columns(pl.Series("classes", classes)).filter(pl.Series(counts > 0))
+    new_offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    columns = [
+        pl.Series(
+            "classes", pa.ListArray.from_arrays(new_offsets, pa.array(mapped[keep], pa.int32()))
+        )
+    ]
+    scores = aligned_scores(posts, offsets)
+    if scores is not None:
+        kept_scores = pa.ListArray.from_arrays(new_offsets, scores.filter(pa.array(keep)))
+        columns.append(pl.Series("noise_scores", kept_scores, dtype=pl.List(pl.Float32)))
+    relabelled = posts.with_columns(columns).filter(pl.Series(counts > 0))
     return relabelled, posts.height - relabelled.height
+
+
+def aligned_scores(posts: pl.DataFrame, offsets: np.ndarray) -> pa.Array | None:
+    """The flat float32 values of ``noise_scores`` (nulls kept: unscored labels), one per
+    element of ``classes`` whose ``list_layout`` offsets are given; None when the posts carry
+    no scores (no column, or null for every post: no noise pass)."""
+    if "noise_scores" not in posts.columns or posts["noise_scores"].null_count() == posts.height:
+        return None
+    array = posts["noise_scores"].to_arrow()
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    array = array.cast(pa.list_(pa.float32()))
+    own = array.offsets.to_numpy().astype(np.int64)
+    if array.null_count or not np.array_equal(own - own[0], offsets):
+        raise ValueError("noise_scores is not aligned with classes (one score per class)")
+    return array.values.slice(own[0], own[-1] - own[0])
 
 
 def list_layout(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -172,15 +196,20 @@ def shard_examples(
     classes: ClassList,
     seed: int,
     shard: int,
+    noise_weights: bool = False,
 ) -> ShardResult:
     """One shard's training examples (SHARD_SCHEMA rows, in shard order).
 
     ``posts`` has post_id, media_uri, ``classes`` (class-list indices, ascending, at least one)
-    and source_hashtags. ``plan`` None writes every post once (the validation split).
+    and source_hashtags, and may have ``noise_scores`` (aligned with ``classes``; written as
+    they are). ``plan`` None writes every post once (the validation split). A label's weight is
+    1/k for a post of k labels; with ``noise_weights`` (the ``weight`` noise policy) it is
+    (1/k) * (1 - s) for a label with noise score s, 1/k for an unscored one.
     """
     posts = posts.sort("post_id")
     offsets, values = list_layout(posts["classes"])
     values = values.astype(np.int64)
+    scores = aligned_scores(posts, offsets)
     hashes = post_hashes(posts["post_id"], seed)
     if plan is None:
         expected = np.ones(posts.height)
@@ -207,10 +236,13 @@ def shard_examples(
                 pa.array(classes.synset_ids, pa.string()).take(pa.array(values)),
             ),
             "label_weights": pa.ListArray.from_arrays(
-                label_offsets,
-                pa.array(np.repeat(1.0 / np.maximum(lengths, 1), lengths), pa.float32()),
+                label_offsets, label_weights(lengths, scores if noise_weights else None)
             ),
-            "noise_scores": pa.nulls(posts.height, pa.list_(pa.float32())),
+            "noise_scores": (
+                pa.nulls(posts.height, pa.list_(pa.float32()))
+                if scores is None
+                else pa.ListArray.from_arrays(label_offsets, scores)
+            ),
             "sample_weight": pa.array(expected, pa.float32()),
             "source_hashtags": posts["source_hashtags"].to_arrow(),
         }
@@ -228,6 +260,17 @@ def shard_examples(
     table = table.select(SHARD_SCHEMA.names).cast(SHARD_SCHEMA).combine_chunks()
     kept = int((copies > 0).sum())
     return ShardResult(table, kept, posts.height - kept, histogram, expected_after)
+
+
+def label_weights(lengths: np.ndarray, scores: pa.Array | None = None) -> pa.Array:
+    """Each label's target weight, flat (float32): 1/k for the k labels of a post (Mahajan et
+    al.), times (1 - s) for a label with noise score s when ``scores`` are given (flat,
+    aligned; null = unscored, weight 1/k). Computed in float64, rounded once to float32."""
+    weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+    if scores is not None:
+        s = scores.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+        weights = weights * (1.0 - s)
+    return pa.array(weights, pa.float32())
 
 
 def shard_bytes(table: pa.Table, row_group_size: int = DEFAULT_ROW_GROUP_SIZE) -> bytes:

@@ -21,6 +21,9 @@ STREAM_COPIES = 2  # the Bernoulli remainder of a post's copies
 STREAM_ORDER = 3  # the order of rows within a shard
 STREAM_LABEL = 4  # per (post, class) draws of the balanced sampler
 STREAM_SPLIT = 5  # train/val by user
+STREAM_NOISE_PART = 6  # which part of a noise score output a post's rows go to (seed 0)
+# Taken elsewhere: 11-13 (datagraph.noise_eval's injected noise), 14 (benchmarks/noise.py's
+# dev/test split). A new purpose takes a new number.
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

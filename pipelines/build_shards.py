@@ -14,7 +14,12 @@ The format is docs/shards.md; the rules are library code (``datagraph.labels``,
 1. Read and deduplicate exactly as build_graph (same transforms, same options by default).
 2. Label: per batch, posts labelled by one join with the label map; posts without a class
    dropped (``no_label``); each post's split (by user) and shard (by its seeded hash); the class
-   histogram per split, summed by a combiner.
+   histogram per split, summed by a combiner. With ``--noise``, the kept posts and the rows of
+   the score_noise output are first routed by the same hash of post_id into ``--partitions``
+   partitions and joined by a CoGroupByKey (the noise table is as large as the posts: it is
+   never loaded whole into a worker), so each partition's labels get their noise scores and
+   ``--noise-policy`` applies before the histograms (``drop:T``: posts left without a label
+   are dropped as ``noisy_labels``).
 3. Plan: the histograms, once complete, go to every shard key (a CoGroupByKey join, not a side
    input); each shard worker derives the same class list and sampling plan from them.
 4. Write: per shard, classes below ``--min-class-count`` removed (``rare_classes_only``), copies
@@ -44,7 +49,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from datagraph.dedup import DROP_REASONS
 from datagraph.errors import DatagraphError
 from datagraph.graph_files import parquet_bytes, write_atomic
-from datagraph.labels import LABEL_MAP_SCHEMA, label_map, label_posts, remap_vocabulary
+from datagraph.labels import (
+    LABEL_MAP_SCHEMA,
+    NOISE_SCORE_BINS,
+    Labelling,
+    label_map,
+    label_posts_with_noise,
+    remap_vocabulary,
+)
+from datagraph.noise_files import iter_noise_scores, open_noise_output
 from datagraph.sampling import plan_sampling, total_variation
 from datagraph.schema import DEAD_LETTER_SCHEMA, read_manifest
 from datagraph.shards import (
@@ -58,7 +71,7 @@ from datagraph.shards import (
 )
 from datagraph.webdataset import tar_members, tar_path, webdataset_tar
 from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
-from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn
+from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn, route
 from pipelines.io import WriteTable, pack_frame, unpack_frame
 from pipelines.options import (
     BuildShardsConfig,
@@ -79,36 +92,43 @@ from pipelines.running import (
 )
 
 MANIFEST_FORMAT_VERSION = 1
-SHARD_DROP_REASONS = ("no_label", "rare_classes_only", "resampled_out")
+SHARD_DROP_REASONS = ("no_label", "noisy_labels", "rare_classes_only", "resampled_out")
 LABEL_MAP_FILE = "label_map.parquet"
 _POST_COLUMNS = {
     "post_id": pl.String,
     "media_uri": pl.String,
     "classes": pl.List(pl.Int32),
+    "noise_scores": pl.List(pl.Float32),
     "source_hashtags": pl.List(pl.String),
 }
+_NOISE_COLUMNS = {"post_id": pl.String, "raw_tag": pl.String, "noise_score": pl.Float32}
+_NOISE_COUNTS = ("labels_scored", "labels_unscored", "labels_dropped", "labels_down_weighted")
 
 
 # --- 2. label --------------------------------------------------------------------------------
 class LabelPostsFn(beam.DoFn):
-    """A batch of kept posts -> labelled posts routed to their shard key, the class histogram of
-    each split, and the count of posts without a class."""
+    """A batch of kept posts (or, with ``--noise``, one partition of posts joined with its noise
+    rows) -> labelled posts routed to their shard key, the class histogram of each split, and
+    the counts of posts dropped and of labels scored, dropped, down-weighted."""
 
     def __init__(self, config: BuildShardsConfig, taxonomy_size: int):
         self.config = config
         self.taxonomy_size = taxonomy_size
+        self.policy = config.noise_policy_rule()
         self.labels: pl.DataFrame | None = None
 
     def setup(self) -> None:
         path = Path(self.config.output) / LABEL_MAP_FILE
         self.labels = pl.from_arrow(pq.read_table(path).select(["raw_tag", "class_index"]))
 
-    def process(self, rows: Any) -> Iterator[Any]:
-        frame = rows if isinstance(rows, pl.DataFrame) else unpack_frame(rows)
-        posts = frame.select("post_id", "user_id", "media_uri", "tags")
-        labelled, unlabelled = label_posts(posts, self.labels)
-        if unlabelled:
-            yield stat("dropped.no_label", unlabelled)
+    def process(self, element: Any) -> Iterator[Any]:
+        posts, noise = _posts_and_noise(element)
+        if posts is None:
+            return
+        posts = posts.select("post_id", "user_id", "media_uri", "tags")
+        labelling = label_posts_with_noise(posts, self.labels, noise, self.policy)
+        yield from _labelling_stats(labelling, noise is not None)
+        labelled = labelling.posts
         if not labelled.height:
             return
         config = self.config
@@ -123,6 +143,55 @@ class LabelPostsFn(beam.DoFn):
         routed = labelled.select(list(_POST_COLUMNS)).with_columns(pl.Series("key", key))
         for part_key, part in _split_by_key(routed):
             yield ("rows", (part_key, pack_frame(part)))
+
+
+def _posts_and_noise(element: Any) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(posts, noise rows) of a label element: a kept batch alone (no noise pass: None), or a
+    partition ``(key, {"posts": [...], "noise": [...]})`` of the noise join, whose posts are
+    None when the partition holds noise rows only (posts dropped earlier, or not in the input).
+    """
+    if not isinstance(element, tuple):
+        return _as_frame(element), None
+    _, groups = element
+    posts = [_as_frame(p) for p in groups["posts"]]
+    noise = [_as_frame(n) for n in groups["noise"]]
+    if not posts:
+        return None, None
+    noise_rows = pl.concat(noise) if noise else pl.DataFrame(schema=_NOISE_COLUMNS)
+    return pl.concat(posts, how="vertical_relaxed"), noise_rows
+
+
+def _as_frame(value: pl.DataFrame | bytes) -> pl.DataFrame:
+    return value if isinstance(value, pl.DataFrame) else unpack_frame(value)
+
+
+def _labelling_stats(labelling: Labelling, scored: bool) -> Iterator[Any]:
+    """The labelling's counts as stats (nothing for zeros): drop reasons, and with a noise pass
+    the label counts and the score histogram of the manifest's ``noise`` section."""
+    if labelling.no_label:
+        yield stat("dropped.no_label", labelling.no_label)
+    if labelling.noisy_labels:
+        yield stat("dropped.noisy_labels", labelling.noisy_labels)
+    if not scored:
+        return
+    for name in _NOISE_COUNTS:
+        if getattr(labelling, name):
+            yield stat(f"noise.{name}", getattr(labelling, name))
+    for index, n in enumerate(labelling.score_histogram.tolist()):
+        if n:
+            yield stat(f"noise.score_bin.{index}", n)
+
+
+def _read_noise_part(path: str, partitions: int) -> Iterator[tuple[int, bytes]]:
+    """One part of the noise output -> its scored rows (post_id, raw_tag, noise_score), in
+    batches, each routed to the partition of its post (the posts' own routing)."""
+    for frame in iter_noise_scores(path, READ_BATCH_SIZE):
+        yield from route(frame, pl.col("post_id"), partitions)
+
+
+def _route_posts(rows: pl.DataFrame | bytes, partitions: int) -> Iterator[tuple[int, bytes]]:
+    """A kept batch -> its posts routed by post_id, to meet their noise rows."""
+    return route(_as_frame(rows), pl.col("post_id"), partitions)
 
 
 def _split_by_key(frame: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
@@ -185,7 +254,8 @@ class WriteShardFn(beam.DoFn):
             counts = histograms["train"][classes.taxonomy_index]
             keys = classes.class_ids.astype(np.uint64)
             plan = plan_sampling(counts, config.sampling_strategy(), keys)
-        result = shard_examples(posts, plan, classes, config.seed, shard)
+        weighted = config.noise_policy_rule().kind == "weight"
+        result = shard_examples(posts, plan, classes, config.seed, shard, weighted)
         data = shard_bytes(result.table, config.row_group_size)
         path = shard_path(split, shard, count, config.with_validation)
         target = Path(config.output) / path
@@ -252,7 +322,18 @@ def build_pipeline(
     )
     read = split_events(read, "Read", ("rows", "dead", "stats"))
     kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
-    labelled = kept | "Label" >> beam.ParDo(LabelPostsFn(config, size))
+    to_label = kept
+    if config.noise is not None:  # a join by key, not a side input (see the module docstring)
+        parts = config.partitions
+        noise = (
+            pipeline
+            | "Noise parts" >> beam.Create(context["noise"]["parts"])
+            | "Spread noise parts" >> beam.Reshuffle()
+            | "Read noise" >> beam.FlatMap(_read_noise_part, parts)
+        )
+        posts = kept | "Route posts by id" >> beam.FlatMap(_route_posts, parts)
+        to_label = {"posts": posts, "noise": noise} | "Join noise" >> beam.CoGroupByKey()
+    labelled = to_label | "Label" >> beam.ParDo(LabelPostsFn(config, size))
     labelled = split_events(labelled, "Labelled", ("rows", "hist", "stats"))
 
     empty = [(split, np.zeros(size, dtype=np.int64)) for split in ("train", "val")]
@@ -351,6 +432,7 @@ class FinalizeFn(beam.DoFn):
             "classes": classes.to_manifest(),
             "graph": self.context["graph"],
             "labels": self.context["labels"],
+            "noise": self._noise(stats),
             "inputs": self.context["inputs"],
             "counts": counts,
             "sampling": sampling,
@@ -366,6 +448,27 @@ class FinalizeFn(beam.DoFn):
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomic(out / "manifest.json", lambda handle: handle.write(text.encode()))
         yield str(out / "manifest.json")
+
+    def _noise(self, stats: dict[str, int]) -> dict | None:
+        """What the noise pass did (None without ``--noise``): which output, the policy, and
+        the labels scored, dropped and down-weighted (counted when posts were labelled, before
+        rare classes and resampling), the posts dropped, the scored labels' histogram."""
+        if self.config.noise is None:
+            return None
+        policy = self.config.noise_policy_rule()
+        counts = {name: stats.get(f"noise.{name}", 0) for name in _NOISE_COUNTS}
+        return {
+            "path": self.config.noise,
+            "manifest_sha256": self.context["noise"]["manifest_sha256"],
+            "rows": self.context["noise"]["rows"],
+            "policy": policy.kind,
+            "threshold": policy.threshold,
+            **counts,
+            "posts_dropped": stats.get("dropped.noisy_labels", 0),
+            "score_histogram": [
+                stats.get(f"noise.score_bin.{i}", 0) for i in range(NOISE_SCORE_BINS)
+            ],
+        }
 
     def _sampling(self, before: dict, after: list, classes: ClassList) -> dict:
         """Histograms before/after, the promise, the target, and the errors between them."""
@@ -470,13 +573,20 @@ def run(argv: list[str]) -> dict | None:
     taxonomy = load_taxonomy(config.taxonomy, config.taxonomy_path)
     runner = runner_name(beam_args)
     started = time.monotonic()
+    noise = open_noise_output(config.noise) if config.noise is not None else None
     labels, source = prepare_label_map(config, graph_manifest, taxonomy)
     if args.dry_run:
+        scores = (
+            f", noise scores {noise.rows:,} rows in {len(noise.parts)} part(s) "
+            f"({config.noise_policy})"
+            if noise is not None
+            else ""
+        )
         say(
             args,
             f"dry run: {len(files)} input file(s), taxonomy {taxonomy.name} ({len(taxonomy):,} "
-            f"classes), {labels.num_rows:,} tags label into it ({source}), runner {runner}; "
-            "nothing written",
+            f"classes), {labels.num_rows:,} tags label into it ({source}){scores}, runner "
+            f"{runner}; nothing written",
         )
         return None
     out = Path(config.output)
@@ -494,6 +604,12 @@ def run(argv: list[str]) -> dict | None:
             "sha256": hashlib.sha256(data).hexdigest(),
         },
     }
+    if noise is not None:
+        context["noise"] = {
+            "manifest_sha256": noise.manifest_sha256,
+            "rows": noise.rows,
+            "parts": [str(path) for path in noise.parts],
+        }
     options = PipelineOptions(beam_args)
     with LiveProgress(args, runner, "build_shards") as progress:
         result = run_beam(options, lambda p: build_pipeline(p, config, files, context), runner)
@@ -515,6 +631,18 @@ def _summary(manifest: dict, seconds: float, output: str) -> None:
     table.add_row("bad rows (dead letters)", f"{counts['bad']:,}")
     for reason, n in counts["dropped"].items():
         table.add_row(f"dropped: {reason}", f"{n:,}")
+    noise = manifest.get("noise")
+    if noise:
+        table.add_row(
+            f"noise labels scored / unscored ({noise['policy']})",
+            f"{noise['labels_scored']:,} / {noise['labels_unscored']:,}",
+        )
+        if noise["policy"] == "drop":
+            table.add_row(
+                f"noise labels dropped (>= {noise['threshold']})", f"{noise['labels_dropped']:,}"
+            )
+        if noise["policy"] == "weight":
+            table.add_row("noise labels down-weighted", f"{noise['labels_down_weighted']:,}")
     table.add_row("kept posts", f"{counts['kept']:,}")
     table.add_row("rows written (with repeats)", f"{counts['rows']:,}")
     table.add_row("classes", f"{manifest['taxonomy']['classes']:,} ({manifest['taxonomy']['id']})")

@@ -244,6 +244,8 @@ class BuildShardsConfig:
     min_class_count: int = 0
     row_group_size: int = 4096
     webdataset: bool = False  # also write each shard as a WebDataset tar (docs/shards.md)
+    noise: str | None = None  # a score_noise output: each label gets its noise score
+    noise_policy: str | None = None  # none | weight | drop:T; "none" when noise is given alone
     exclude_media: str | None = None
     near_duplicate_distance: int = DEFAULT_MAX_DISTANCE
     keep_per_user_tagset: int = DEFAULT_KEEP_PER_USER_TAGSET
@@ -265,6 +267,19 @@ class BuildShardsConfig:
                 "--min-class-count must be >= 0, --row-group-size and --partitions >= 1"
             )
         _check_shared(self)
+        if self.noise_policy is not None and self.noise is None:
+            raise ConfigError(
+                f"--noise-policy {self.noise_policy} needs --noise, the score_noise output "
+                "whose scores it applies"
+            )
+        self.noise_policy_rule()
+
+    def noise_policy_rule(self):
+        """The ``datagraph.labels.NoisePolicy`` of this run (``none`` without a noise pass:
+        nothing is scored then, so nothing changes)."""
+        from datagraph.labels import NoisePolicy
+
+        return NoisePolicy.parse(self.noise_policy or "none")
 
     def sampling_strategy(self):
         """The ``datagraph.sampling.Sampling`` these options describe."""
@@ -328,6 +343,16 @@ def build_shards_parser() -> argparse.ArgumentParser:
         help="Also write each shard as a WebDataset tar (part-*.tar: <key>.json labels, "
         "<key>.url media_uri) beside its Parquet file.",
     )
+    parser.add_argument(
+        "--noise",
+        help="A score_noise output directory: every label gets its noise score "
+        "(noise_scores column), and --noise-policy says what else the scores do.",
+    )
+    parser.add_argument(
+        "--noise-policy",
+        help="With --noise: none (default: scores recorded only) | drop:T (labels scoring >= T "
+        "removed before sampling, 0 < T <= 1) | weight (label weight (1/k) * (1 - score)).",
+    )
     parser.add_argument("--exclude-media", help="Evaluation-set media (default: the graph's).")
     parser.add_argument("--near-duplicate-distance", type=int)
     parser.add_argument("--keep-per-user-tagset", type=int)
@@ -372,6 +397,8 @@ def parse_build_shards_args(
         min_class_count=args.min_class_count,
         row_group_size=args.row_group_size,
         webdataset=args.webdataset,
+        noise=_absolute(args.noise),
+        noise_policy=_noise_policy(args.noise_policy, args.noise),
         exclude_media=_absolute(chosen(args.exclude_media, "exclude_media", None)),
         near_duplicate_distance=chosen(
             args.near_duplicate_distance, "near_duplicate_distance", DEFAULT_MAX_DISTANCE
@@ -386,3 +413,14 @@ def parse_build_shards_args(
     beam_args = [f"--runner={runner}", *beam_args]
     check_flink_options(beam_args)
     return config, args, beam_args
+
+
+def _noise_policy(given: str | None, noise: str | None) -> str | None:
+    """The policy as recorded (``drop:0.80`` -> ``drop:0.8``): ``none`` for ``--noise`` alone
+    (scores recorded, nothing dropped or re-weighted: what a bare ``--noise`` promises), None
+    without either; ``--noise-policy`` without ``--noise`` is left for ``check`` to refuse."""
+    if given is None:
+        return "none" if noise is not None else None
+    from datagraph.labels import NoisePolicy
+
+    return str(NoisePolicy.parse(given))

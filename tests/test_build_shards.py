@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from datagraph.errors import ConfigError, DatagraphError
 from datagraph.feed import TrainingShards
+from datagraph.noise_files import read_noise_scores, write_noise_output
 from datagraph.shards import ClassList
 from datagraph.taxonomy import load_taxonomy
 from datagraph.webdataset import webdataset_tar
@@ -29,6 +31,7 @@ SHARD_ARGS = [
     *("--sampling", "sqrt", "--num-shards", "4", "--val-fraction", "0.2", "--seed", "3"),
     "--webdataset",  # so every same-bytes test below compares the tars too
 ]
+NOISE_THRESHOLD = 0.2  # drops a few percent of the sample's labels, and some whole posts
 
 
 def _digests(directory: Path) -> dict[str, str]:
@@ -64,6 +67,38 @@ def _run(posts: Path, graph: Path, output: Path, *extra: str) -> dict:
 def reference(sample_slice, graph, tmp_path_factory) -> tuple[dict, Path]:
     output = tmp_path_factory.mktemp("shards") / "out"
     return _run(sample_slice, graph, output, *SHARD_ARGS), output
+
+
+@pytest.fixture(scope="module")
+def noise_output(sample_slice, graph, tmp_path_factory) -> Path:
+    """The slice's label noise scores from the real scorer (MiniLM, offline), as a noise output
+    of two parts. Captions are left out of the scoring (embedding 1,700 captions takes half a
+    minute on two cores): the caption hashtags then have no score rows, so the runs below also
+    meet labels that are unscored for want of a row, besides those scored null."""
+    from datagraph import NoiseScorer
+    from datagraph.readers import read_posts
+
+    posts = pa.concat_tables([batch.posts for batch in read_posts(str(sample_slice))])
+    captions = posts.schema.get_field_index("caption")
+    posts = posts.set_column(captions, "caption", pa.nulls(posts.num_rows, pa.string()))
+    base = tmp_path_factory.mktemp("noise")
+    mapping = pq.read_table(graph / "mapping.parquet")
+    scores = NoiseScorer(cache_dir=base / "embeddings").score(posts, mapping)
+    write_noise_output(base / "noise", scores, {"captions": False}, num_parts=2)
+    return base / "noise"
+
+
+def _noise_args(noise_output: Path, policy: str | None) -> list[str]:
+    return ["--noise", str(noise_output), *(["--noise-policy", policy] if policy else [])]
+
+
+@pytest.fixture(scope="module")
+def noise_reference(sample_slice, graph, noise_output, tmp_path_factory) -> tuple[dict, Path]:
+    """The reference run again with ``--noise-policy drop:NOISE_THRESHOLD``."""
+    output = tmp_path_factory.mktemp("noisy_shards") / "out"
+    policy = f"drop:{NOISE_THRESHOLD}"
+    args = [*SHARD_ARGS, *_noise_args(noise_output, policy)]
+    return _run(sample_slice, graph, output, *args), output
 
 
 def test_counts_reconcile_and_files_match_the_manifest(reference):
@@ -169,23 +204,36 @@ def test_sampling_section_reports_histograms_and_errors(reference):
 
 
 @pytest.mark.parametrize(
-    "runner_args",
+    ("runner_args", "noisy"),
     [
-        ["--runner", "FnApiRunner"],
-        ["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "3"],
-        ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+        (["--runner", "FnApiRunner"], False),
+        (["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "3"], False),
+        (["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "5"], True),
+        (
+            ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+            False,
+        ),
     ],
-    ids=["fnapi-rerun", "fnapi-other-partitions", "portable"],
+    ids=["fnapi-rerun", "fnapi-other-partitions", "fnapi-noise-other-partitions", "portable"],
 )
-def test_same_bytes_on_every_runner(runner_args, sample_slice, graph, reference, tmp_path):
-    manifest = _run(sample_slice, graph, tmp_path / "out", *SHARD_ARGS, *runner_args)
+def test_same_bytes_on_every_runner(runner_args, noisy, sample_slice, graph, request, tmp_path):
+    reference = request.getfixturevalue("noise_reference" if noisy else "reference")
+    args = [*SHARD_ARGS, *runner_args]
+    if noisy:
+        args += _noise_args(request.getfixturevalue("noise_output"), f"drop:{NOISE_THRESHOLD}")
+    manifest = _run(sample_slice, graph, tmp_path / "out", *args)
     same = {k: v for k, v in _digests(reference[1]).items() if k != "manifest.json"}
     assert {k: v for k, v in _digests(tmp_path / "out").items() if k != "manifest.json"} == same
     assert manifest["shards"] == reference[0]["shards"]
     assert manifest["sampling"] == reference[0]["sampling"]
+    assert manifest["noise"] == reference[0]["noise"]
 
 
-def test_same_bytes_on_dask(sample_slice, graph, reference, tmp_path):
+def test_same_bytes_on_dask_with_noise(
+    sample_slice, graph, noise_output, noise_reference, tmp_path
+):
+    """DaskRunner with ``--noise``: the noise join included (the pipeline without it is the
+    same transforms minus that join; the other runners compare both forms)."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
@@ -198,6 +246,7 @@ def test_same_bytes_on_dask(sample_slice, graph, reference, tmp_path):
             graph,
             tmp_path / "out",
             *SHARD_ARGS,
+            *_noise_args(noise_output, f"drop:{NOISE_THRESHOLD}"),
             "--runner",
             "DaskRunner",
             f"--dask_client_address={cluster.scheduler_address}",
@@ -205,7 +254,135 @@ def test_same_bytes_on_dask(sample_slice, graph, reference, tmp_path):
     finally:
         client.close()
         cluster.close()
-    assert _digests(tmp_path / "out") == _digests(reference[1])
+    assert _digests(tmp_path / "out") == _digests(noise_reference[1])
+
+
+def _rows_by_post(manifest: dict, output: Path) -> dict[str, list[dict]]:
+    """Every shard row of a run, by post_id."""
+    rows: dict[str, list[dict]] = {}
+    for shard in manifest["shards"]:
+        for row in pq.read_table(output / shard["path"]).to_pylist():
+            rows.setdefault(row["post_id"], []).append(row | {"split": shard["split"]})
+    return rows
+
+
+def _label_scores(row: dict, tag_class: dict[str, int], scores: dict) -> list[float | None]:
+    """What each label of a shard row should score, computed here from the noise rows: the
+    minimum over the row's source hashtags that map to the label's class, None if none is
+    scored."""
+    expected = []
+    for class_id in row["class_ids"]:
+        found = [
+            scores[(row["post_id"], tag)]
+            for tag in row["source_hashtags"]
+            if tag_class[tag] == class_id and (row["post_id"], tag) in scores
+        ]
+        expected.append(min(found) if found else None)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def noise_truth(noise_output, reference) -> tuple[dict, dict]:
+    """(raw_tag -> class_id of the label map, (post_id, raw_tag) -> best score) from the files."""
+    labels = pq.read_table(reference[1] / "label_map.parquet").to_pylist()
+    tag_class = {row["raw_tag"]: row["class_id"] for row in labels}
+    scores: dict = {}
+    for row in read_noise_scores(noise_output).to_pylist():
+        key, score = (row["post_id"], row["raw_tag"]), row["noise_score"]
+        if score is not None:
+            scores[key] = min(score, scores.get(key, score))
+    return tag_class, scores
+
+
+def test_drop_removes_the_labels_scoring_at_or_above_the_threshold(
+    noise_reference, reference, noise_truth, noise_output
+):
+    manifest, output = noise_reference
+    tag_class, scores = noise_truth
+    noise = manifest["noise"]
+    digest = hashlib.sha256((noise_output / "manifest.json").read_bytes()).hexdigest()
+    assert (noise["path"], noise["manifest_sha256"]) == (str(noise_output), digest)
+    assert (noise["policy"], noise["threshold"], noise["labels_down_weighted"]) == (
+        "drop",
+        NOISE_THRESHOLD,
+        0,
+    )
+    counts = manifest["counts"]
+    assert counts["read"] == counts["bad"] + sum(counts["dropped"].values()) + counts["kept"]
+    assert noise["posts_dropped"] == counts["dropped"]["noisy_labels"] > 0
+    assert noise["labels_unscored"] > 0 and noise["labels_dropped"] > noise["posts_dropped"]
+    assert sum(noise["score_histogram"]) == noise["labels_scored"]
+    assert sum(noise["score_histogram"][2:]) == noise["labels_dropped"]  # bins of s >= 0.2
+    ref_rows = _rows_by_post(*reference[0:2])
+    rows = _rows_by_post(manifest, output)
+    left_without = 0
+    for post_id, ref in ref_rows.items():
+        ref_scores = _label_scores(ref[0], tag_class, scores)
+        kept = [
+            label
+            for label, score in zip(ref[0]["labels"], ref_scores, strict=True)
+            if score is None or score < NOISE_THRESHOLD
+        ]
+        if not kept:
+            left_without += 1
+            assert post_id not in rows
+        elif ref[0]["split"] == "val":  # no resampling there: every post is written
+            assert [r["labels"] for r in rows[post_id]] == [kept]
+        elif post_id in rows:
+            assert rows[post_id][0]["labels"] == kept
+    # the reference's posts left without a label are dropped (the posts it resampled out may
+    # be among the others)
+    assert 0 < left_without <= noise["posts_dropped"]
+    for post_rows in rows.values():
+        row = post_rows[0]
+        assert row["noise_scores"] == _label_scores(row, tag_class, scores)
+        k = len(row["labels"])
+        assert row["label_weights"] == pytest.approx([1 / k] * k)
+    before = np.array(manifest["sampling"]["histogram_before"])
+    assert before.sum() < np.array(reference[0]["sampling"]["histogram_before"]).sum()
+
+
+@pytest.mark.parametrize("policy", [None, "weight"])
+def test_none_records_the_scores_and_weight_scales_the_label_weights(
+    policy, sample_slice, graph, reference, noise_reference, noise_truth, noise_output, tmp_path
+):
+    """Nothing is dropped, so the rows are the reference's; only the noise columns differ."""
+    args = [*SHARD_ARGS, *_noise_args(noise_output, policy)]
+    manifest = _run(sample_slice, graph, tmp_path / "out", *args)
+    noise = manifest["noise"]
+    assert (noise["policy"], noise["threshold"]) == (policy or "none", None)
+    assert manifest["config"]["noise_policy"] == (policy or "none")
+    assert (noise["labels_dropped"], noise["posts_dropped"]) == (0, 0)
+    labels_found = ("labels_scored", "labels_unscored", "score_histogram")
+    assert {k: noise[k] for k in labels_found} == {
+        k: noise_reference[0]["noise"][k] for k in labels_found
+    }
+    assert manifest["counts"] == reference[0]["counts"]
+    assert manifest["sampling"] == reference[0]["sampling"]
+    tag_class, scores = noise_truth
+    down_weighted = set()
+    for shard, ref_shard in zip(manifest["shards"], reference[0]["shards"], strict=True):
+        table = pq.read_table(tmp_path / "out" / shard["path"])
+        ref_table = pq.read_table(reference[1] / ref_shard["path"])
+        others = [n for n in table.column_names if n not in ("noise_scores", "label_weights")]
+        assert table.select(others).equals(ref_table.select(others))
+        for row in table.to_pylist():
+            assert row["noise_scores"] == _label_scores(row, tag_class, scores)
+            k = len(row["labels"])
+            if policy == "weight":
+                weights = [np.float32((1 / k) * (1 - (s or 0.0))) for s in row["noise_scores"]]
+                down_weighted.update(
+                    (row["post_id"], label)
+                    for label, s in zip(row["labels"], row["noise_scores"], strict=True)
+                    if s
+                )
+            else:
+                weights = [np.float32(1 / k)] * k
+            assert row["label_weights"] == weights
+    if policy == "weight":  # counted when labelled: resampled-out posts' labels too
+        assert 0 < len(down_weighted) <= noise["labels_down_weighted"] <= noise["labels_scored"]
+    else:
+        assert noise["labels_down_weighted"] == 0
 
 
 def test_seed_changes_the_draws_but_not_the_split(sample_slice, graph, reference, tmp_path):
@@ -273,6 +450,13 @@ def test_clear_errors(sample_slice, graph, tmp_path):
         _run(sample_slice, graph, tmp_path / "out", "--sampling", "cubic")
     assert _run(sample_slice, graph, tmp_path / "dry", "--dry-run") is None
     assert not (tmp_path / "dry").exists()
+    with pytest.raises(ConfigError, match=r"--noise-policy drop:0\.5 needs --noise"):
+        _run(sample_slice, graph, tmp_path / "out", "--noise-policy", "drop:0.5")
+    with pytest.raises(ConfigError, match="needs a threshold in"):
+        _run(sample_slice, graph, tmp_path / "out", *_noise_args(graph, "drop:2"))
+    with pytest.raises(DatagraphError, match="not a score_noise manifest"):
+        _run(sample_slice, graph, tmp_path / "out", *_noise_args(graph, "weight"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_trainer_feed_reads_every_train_row_once(reference):

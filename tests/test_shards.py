@@ -2,6 +2,7 @@
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -10,6 +11,7 @@ from datagraph.shards import (
     SHARD_SCHEMA,
     ClassList,
     in_validation,
+    label_weights,
     post_hashes,
     relabel,
     shard_bytes,
@@ -138,3 +140,76 @@ def test_validation_shards_write_every_post_once(lvis):
     assert result.table.num_rows == 500
     assert set(result.table.column("repeat").to_pylist()) == {0}
     assert set(result.table.column("sample_weight").to_pylist()) == {1.0}
+
+
+def with_noise_scores(posts: pl.DataFrame, seed: int = 0) -> pl.DataFrame:
+    """The posts with a noise score per label: multiples of 1/8 (exact in float32), every
+    fourth label unscored (null)."""
+    rng = np.random.default_rng(seed)
+    scores = [
+        [None if rng.random() < 0.25 else int(rng.integers(0, 9)) / 8 for _ in classes]
+        for classes in posts["classes"].to_list()
+    ]
+    return posts.with_columns(pl.Series("noise_scores", scores, dtype=pl.List(pl.Float32)))
+
+
+def test_relabel_keeps_noise_scores_aligned_with_the_classes_left():
+    posts = pl.DataFrame(
+        {
+            "post_id": ["a", "b", "c"],
+            "classes": [[0, 5, 7], [5], [7]],
+            "noise_scores": [[0.5, 0.25, None], [0.75], [None]],
+        },
+        schema={
+            "post_id": pl.String,
+            "classes": pl.List(pl.Int32),
+            "noise_scores": pl.List(pl.Float32),
+        },
+    )
+    remap = np.array([0, -1, -1, -1, -1, -1, -1, 1], dtype=np.int32)
+    relabelled, dropped = relabel(posts, remap)
+    assert dropped == 1
+    assert relabelled["classes"].to_list() == [[0, 1], [1]]
+    assert relabelled["noise_scores"].to_list() == [[0.5, None], [None]]
+    unscored = posts.with_columns(pl.lit(None, dtype=pl.List(pl.Float32)).alias("noise_scores"))
+    assert relabel(unscored, remap)[0]["noise_scores"].to_list() == [None, None]
+    misaligned = posts.with_columns(pl.Series("noise_scores", [[0.5], [0.75], [None]]))
+    with pytest.raises(ValueError, match="not aligned"):
+        relabel(misaligned, remap)
+
+
+def test_label_weights_are_one_over_k_times_one_minus_the_score():
+    lengths = np.array([2, 1, 3])
+    scores = pa.array([0.5, None, 1.0, 0.25, None, 0.0], pa.float32())
+    assert label_weights(lengths).to_pylist() == pytest.approx([0.5, 0.5, 1, 1 / 3, 1 / 3, 1 / 3])
+    assert label_weights(lengths, scores).to_pylist() == pytest.approx(
+        [0.25, 0.5, 0.0, 0.25, 1 / 3, 1 / 3]
+    )
+
+
+def test_shard_examples_write_noise_scores_and_weight_by_them_when_asked(lvis):
+    posts = with_noise_scores(labelled_posts(800, len(lvis)))
+    histogram = np.bincount(posts["classes"].explode().to_numpy(), minlength=len(lvis))
+    classes = ClassList.select(lvis, histogram, 0)
+    plan = plan_sampling(histogram, Sampling("sqrt"), classes.class_ids.astype(np.uint64))
+    plain = shard_examples(posts.drop("noise_scores"), plan, classes, seed=1, shard=0).table
+    recorded = shard_examples(posts, plan, classes, seed=1, shard=0).table
+    weighted = shard_examples(posts, plan, classes, 1, 0, noise_weights=True).table
+    assert plain.column("noise_scores").null_count == plain.num_rows
+    others = [n for n in SHARD_SCHEMA.names if n not in ("noise_scores", "label_weights")]
+    assert recorded.select(others).equals(plain.select(others))
+    assert weighted.select(others).equals(plain.select(others))  # the same rows and draws
+    assert recorded.column("label_weights").equals(plain.column("label_weights"))
+    given = {
+        post_id: scores
+        for post_id, scores in zip(
+            posts["post_id"].to_list(), posts["noise_scores"].to_list(), strict=True
+        )
+    }
+    for row, weights in zip(
+        recorded.to_pylist(), weighted.column("label_weights").to_pylist(), strict=True
+    ):
+        assert row["noise_scores"] == given[row["post_id"]]
+        k = len(row["labels"])
+        expected = [np.float32((1 / k) * (1 - (s or 0.0))) for s in row["noise_scores"]]
+        assert weights == expected
