@@ -157,6 +157,19 @@ class TextEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
 
+    def cached_keys(self) -> list[bytes]:
+        """Keys (``text_key``) of every text with a vector in memory or in the disk cache."""
+        return list(self._vectors)
+
+    def write_vectors(self, vectors: dict[bytes, np.ndarray]) -> None:
+        """Add vectors computed elsewhere (a Beam RunInference step) to this model's disk
+        cache and to memory; keys are ``text_key`` of the texts, vectors unit-length float32."""
+        if self.cache_dir is None:
+            raise ConfigError("write_vectors needs an embedder made with cache_dir")
+        vectors = {key: np.asarray(v, np.float32) for key, v in vectors.items()}
+        self._write_cache(vectors)
+        self._vectors.update(vectors)
+
     @property
     def dimension(self) -> int:
         if self._vectors:
@@ -202,8 +215,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b)
 
 
-def _text_key(text: str) -> bytes:
+def text_key(text: str) -> bytes:
+    """The cache key of a text: sha256 of its UTF-8 bytes."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+_text_key = text_key
 
 
 def _model_key(model_id: str) -> str:
