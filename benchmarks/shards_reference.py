@@ -67,6 +67,7 @@ def build_reference(config: BuildShardsConfig, graph_manifest: dict) -> dict:
     with clock.stage("label posts"):
         columns = ["post_id", "user_id", "media_uri", "tags"]
         labelled, dropped["no_label"] = label_posts(kept.select(columns), pl.from_arrow(labels))
+        dropped["noisy_labels"] = 0  # the reference runs without --noise
         key, val = shard_keys(
             labelled, config.seed, config.num_shards, config.val_fraction, config.val_shards
         )
