@@ -36,6 +36,27 @@ def sample_dir() -> Path:
     return PROJECT_ROOT / "sample_data"
 
 
+def sample_slice_file(directory: Path, n_lines: int) -> Path:
+    """The first ``n_lines`` lines of sample_data/posts.jsonl (duplicates, re-uploads, spam and
+    bad rows included) as ``directory/posts.jsonl``: the pipeline tests' input."""
+    lines = (PROJECT_ROOT / "sample_data" / "posts.jsonl").read_text().splitlines()[:n_lines]
+    path = directory / "posts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_slice_of(tmp_path_factory) -> Callable[[int], Path]:
+    """``sample_slice_of(n)``: a new file of the first n sample posts (``sample_slice_file``)."""
+    return lambda n_lines: sample_slice_file(tmp_path_factory.mktemp("slice"), n_lines)
+
+
+@pytest.fixture(scope="session")
+def sample_slice(sample_slice_of) -> Path:
+    """The first 3,000 sample posts, shared by the pipeline tests."""
+    return sample_slice_of(3000)
+
+
 def _kill_midway(argv: list[str], ready: Callable[[], bool], timeout: float = 180.0) -> None:
     """Start ``argv`` in its own process group, SIGKILL the group as soon as ``ready()`` holds.
 

@@ -157,15 +157,6 @@ def _digests(directory: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sample_slice(tmp_path_factory) -> Path:
-    """The first 3,000 sample posts: duplicates, re-uploads, spam and bad rows included."""
-    lines = (ROOT / "sample_data" / "posts.jsonl").read_text().splitlines()[:3000]
-    path = tmp_path_factory.mktemp("slice") / "posts.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
 def reference(sample_slice, tmp_path_factory) -> tuple[dict, dict[str, str]]:
     output = tmp_path_factory.mktemp("ref") / "out"
     lvis = ROOT / "sample_data" / "lvis_sample_categories.json"

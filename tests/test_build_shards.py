@@ -43,14 +43,6 @@ def _digests(directory: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sample_slice(tmp_path_factory) -> Path:
-    lines = (ROOT / "sample_data" / "posts.jsonl").read_text().splitlines()[:3000]
-    path = tmp_path_factory.mktemp("slice") / "posts.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
 def graph(sample_slice, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("graph") / "graph"
     lvis = ["--lvis-categories", str(SAMPLE_LVIS)]

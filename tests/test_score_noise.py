@@ -23,15 +23,11 @@ from datagraph.readers import read_posts
 from pipelines.build_graph import run as run_graph
 from pipelines.score_noise import one_post_per_id, run, tag_cooccurrence
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def sample_slice(tmp_path_factory) -> Path:
-    lines = (ROOT / "sample_data" / "posts.jsonl").read_text().splitlines()[:1500]
-    path = tmp_path_factory.mktemp("slice") / "posts.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def sample_slice(sample_slice_of) -> Path:
+    """1,500 sample posts: half the other pipeline tests' slice, as every caption is embedded."""
+    return sample_slice_of(1500)
 
 
 @pytest.fixture(scope="module")
