@@ -105,10 +105,10 @@ class TextEmbedder:
         if model != DEFAULT_MODEL:
             check_model_path(model)
         self.model_name = default_model_path() if model == DEFAULT_MODEL else model
-        self.model_id = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+        self.model_id = model_id(model)
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self.cache_dir = Path(cache_dir) / _model_key(self.model_id) if cache_dir else None
+        self.cache_dir = cache_directory(cache_dir, model) if cache_dir else None
         self._model = None
         self._vectors: dict[bytes, np.ndarray] = {}
         self.encoded = 0  # texts the model has embedded (cache misses)
@@ -157,19 +157,6 @@ class TextEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
 
-    def cached_keys(self) -> list[bytes]:
-        """Keys (``text_key``) of every text with a vector in memory or in the disk cache."""
-        return list(self._vectors)
-
-    def write_vectors(self, vectors: dict[bytes, np.ndarray]) -> None:
-        """Add vectors computed elsewhere (a Beam RunInference step) to this model's disk
-        cache and to memory; keys are ``text_key`` of the texts, vectors unit-length float32."""
-        if self.cache_dir is None:
-            raise ConfigError("write_vectors needs an embedder made with cache_dir")
-        vectors = {key: np.asarray(v, np.float32) for key, v in vectors.items()}
-        self._write_cache(vectors)
-        self._vectors.update(vectors)
-
     @property
     def dimension(self) -> int:
         if self._vectors:
@@ -193,21 +180,51 @@ class TextEmbedder:
             self._vectors.update(zip(keys, matrix, strict=True))
 
     def _write_cache(self, new: dict[bytes, np.ndarray]) -> None:
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        keys = sorted(new)
-        matrix = np.stack([new[key] for key in keys])
-        dimension = matrix.shape[1]
-        table = pa.table(
-            {
-                "key": pa.array(keys, pa.binary(32)),
-                "vector": pa.FixedSizeListArray.from_arrays(
-                    pa.array(matrix.reshape(-1), pa.float32()), dimension
-                ),
-            }
-        )
-        digest = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
-        target = self.cache_dir / f"part-{digest}.parquet"
-        write_atomic(target, lambda handle: pq.write_table(table, handle))
+        write_cached_vectors(self.cache_dir, new)
+
+
+def model_id(model: str) -> str:
+    """The name a model's vectors are cached under: its name or path, or the default's name."""
+    return "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+
+
+def cache_directory(cache_dir: Path | str, model: str) -> Path:
+    """Where ``model``'s vectors live under an embedding cache root ``cache_dir``."""
+    return Path(cache_dir) / _model_key(model_id(model))
+
+
+def cached_keys(directory: Path) -> set[bytes]:
+    """The keys (``text_key``) cached in one model's cache directory, without the vectors."""
+    keys: set[bytes] = set()
+    for path in sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []:
+        try:
+            keys.update(pq.read_table(path, columns=["key"]).column("key").to_pylist())
+        except (pa.ArrowException, KeyError, OSError) as error:
+            raise ConfigError(
+                f"corrupt embedding cache file {path}: {error}; delete it to recompute"
+            ) from error
+    return keys
+
+
+def write_cached_vectors(directory: Path, new: dict[bytes, np.ndarray]) -> None:
+    """Add vectors (keys: ``text_key`` of the texts) to one model's cache directory as one new
+    part file, written atomically: how the embedder caches what it computes, and how a Beam
+    RunInference step adds vectors computed elsewhere."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = sorted(new)
+    matrix = np.stack([np.asarray(new[key], np.float32) for key in keys])
+    dimension = matrix.shape[1]
+    table = pa.table(
+        {
+            "key": pa.array(keys, pa.binary(32)),
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(matrix.reshape(-1), pa.float32()), dimension
+            ),
+        }
+    )
+    digest = hashlib.sha256(b"".join(keys)).hexdigest()[:16]
+    target = directory / f"part-{digest}.parquet"
+    write_atomic(target, lambda handle: pq.write_table(table, handle))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

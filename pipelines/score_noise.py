@@ -52,7 +52,15 @@ from apache_beam.ml.inference.base import (
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datagraph.cooccurrence import COOCCURRENCE_SCHEMA, SYNSET_COUNT_SCHEMA, merge_counts
-from datagraph.embeddings import DEFAULT_MODEL, TextEmbedder, text_key
+from datagraph.embeddings import (
+    DEFAULT_MODEL,
+    TextEmbedder,
+    cache_directory,
+    cached_keys,
+    model_id,
+    text_key,
+    write_cached_vectors,
+)
 from datagraph.errors import ConfigError
 from datagraph.graph_files import write_atomic
 from datagraph.noise import NOISE_SCORE_SCHEMA
@@ -182,10 +190,10 @@ class TextsToEmbedFn(beam.DoFn):
     def setup(self) -> None:
         from datagraph.noise import NoiseScorer
 
-        # the scorer's own preparation, so the texts are exactly those scoring will look up
-        embedder = _cache_reader(self.config)
-        self.cached = set(embedder.cached_keys())
-        self.scorer = NoiseScorer(embedder=embedder)
+        # the scorer's own preparation, so the texts are exactly those scoring will look up;
+        # only the cache's keys are read (preparing calls no model and needs no vector)
+        self.cached = cached_keys(cache_directory(self.config.cache_dir, self.config.model))
+        self.scorer = NoiseScorer(embedder=_embedder(self.config, cache=False))
         self.mapping = _read_mapping(self.config.graph)
 
     def process(self, posts: pa.Table) -> Iterator[tuple[str, Any]]:
@@ -245,13 +253,18 @@ class WriteVectorsFn(beam.DoFn):
         if len(finite) < len(vectors):
             yield stat("nan_vectors", len(vectors) - len(finite))
         if finite:
-            _cache_reader(self.config).write_vectors(finite)
+            directory = cache_directory(self.config.cache_dir, self.config.model)
+            write_cached_vectors(directory, finite)
             yield stat("texts_embedded", len(finite))
 
 
-def _cache_reader(config: ScoreNoiseConfig) -> TextEmbedder:
+def _embedder(config: ScoreNoiseConfig, cache: bool = True) -> TextEmbedder:
+    """The configured embedder; with ``cache``, every cached vector is loaded into it."""
     return TextEmbedder(
-        config.model, device=config.device, batch_size=config.batch_size, cache_dir=config.cache_dir
+        config.model,
+        device=config.device,
+        batch_size=config.batch_size,
+        cache_dir=config.cache_dir if cache else None,
     )
 
 
@@ -350,7 +363,7 @@ class ScoreFn(beam.DoFn):
 
         self.mapping = _read_mapping(self.config.graph)
         self.scorer = NoiseScorer(
-            embedder=_cache_reader(self.config), cooccurrence=tag_cooccurrence(self.config.output)
+            embedder=_embedder(self.config), cooccurrence=tag_cooccurrence(self.config.output)
         )
 
     def process(self, group: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
@@ -519,16 +532,15 @@ def run(argv: list[str]) -> dict | None:
     context = {
         "inputs": input_info(files),
         "graph": {"path": config.graph, "manifest_sha256": graph_sha},
-        "model": {"model": config.model, "id": _cache_reader(config).model_id},
+        "model": {"model": config.model, "id": model_id(config.model)},
     }
     options = PipelineOptions(beam_args)
     started = time.monotonic()
     with LiveProgress(args, runner, "score_noise") as progress:
-        cached_before = len(_cache_reader(config).cached_keys())
+        cache = cache_directory(config.cache_dir, config.model)
+        cached_before = len(cached_keys(cache))
         run_beam(options, lambda p: build_embed_pipeline(p, config, files), runner)
-        context["model"]["texts_embedded"] = (
-            len(_cache_reader(config).cached_keys()) - cached_before
-        )
+        context["model"]["texts_embedded"] = len(cached_keys(cache)) - cached_before
         context["model"]["texts_cached_before"] = cached_before
         context["cooccurrence"] = {
             "unit": "tag",
