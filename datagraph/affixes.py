@@ -10,7 +10,11 @@ Affixes (the rule recorded is ``affix:`` plus the affix):
 - suffixes, matched on the letters of the whole tag so a segmentation that missed them still
   strips them ("doglover" segments as "do glover"): ``-ofinstagram`` (dogsofinstagram ->
   dogs, singularized later), ``-oftheday``, ``-stagram`` (catstagram), ``-gram`` (foodgram),
-  ``-porn``, ``-lovers``/``-lover``, ``-life``.
+  ``-porn``, ``-lovers``/``-lover``, ``-life``;
+- medium words as the last word the segmenter split off: ``pic(s)``, ``photo(s)``,
+  ``photography`` ("food pics" -> food, "nature photography" -> nature): every post is a
+  picture, so the word before says what this one shows. Whole words only, so "topics" keeps
+  its letters.
 
 Guards: nothing is stripped from a tag WordNet knows whole ("wildlife", "nightlife", "still
 life", "kilogram", "diagram"), a stem must keep at least two letters ("clover" is not c + lover),
@@ -24,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 PREFIXES = ("insta",)
 SUFFIXES = ("ofinstagram", "oftheday", "stagram", "gram", "porn", "lovers", "lover", "life")
+MEDIUM_WORDS = frozenset({"pic", "pics", "photo", "photos", "photography"})
 _MIN_STEM = 2
 _MAX_ROUNDS = 3
 
@@ -60,6 +65,8 @@ def _strip_once(
 ) -> tuple[list[str], str] | None:
     if len(words) > 1 and words[0] in PREFIXES:
         return words[1:], f"affix:{words[0]}-"
+    if len(words) > 1 and words[-1] in MEDIUM_WORDS:
+        return words[:-1], f"affix:-{words[-1]}"
     joined = "".join(words)
     for suffix in SUFFIXES:
         stem = joined[: -len(suffix)]

@@ -28,6 +28,12 @@ from datagraph.segment import segment
         ("clover", "clover", []),
         ("instant", "instant", []),
         ("insta", "insta", []),
+        ("food pics", "food", ["affix:-pics"]),
+        ("nature photography", "nature", ["affix:-photography"]),
+        ("travel photos", "travel", ["affix:-photos"]),
+        ("topics", "topics", []),  # a medium word goes only as a whole last word
+        ("photography", "photography", []),
+        ("food pics of the day", "food", ["affix:-oftheday", "affix:-pics"]),
     ],
 )
 def test_strip_social_affixes(wn, words, stripped, rules):
