@@ -52,6 +52,7 @@ from datagraph.taxonomy import Taxonomy, TaxonomyClass, load_taxonomy
 from datagraph.wordnet import WordNet
 
 MAX_CANDIDATES_KEPT = 5  # candidates listed per row (all are ranked)
+SEEN_INSTANCE_LEXNAMES = frozenset({"noun.location", "noun.object"})  # places, the Moon, the Alps
 
 
 @dataclass(frozen=True)
@@ -287,9 +288,10 @@ class HashtagMapper:
         return [c for c in by_id.values() if not self._named_entity(c.synset_id)]
 
     def _named_entity(self, synset_id: str) -> bool:
-        """An instance synset that is not a place: a person, deity, constellation, ship..."""
+        """An instance synset that is neither a place nor a natural object: a person, deity,
+        constellation, ship... (Paris, the Moon, Europe and the Alps stay: a photo shows them)."""
         synset = self.wordnet.synset(synset_id)
-        return bool(synset.instance_hypernyms) and synset.lexname != "noun.location"
+        return bool(synset.instance_hypernyms) and synset.lexname not in SEEN_INSTANCE_LEXNAMES
 
     def _override_key(self, tag: NormalizedTag) -> str:
         return compact(tag.raw or "")

@@ -5,7 +5,7 @@ top probability (the mapping's confidence) reflects the margin over the runner-u
 
     z(s) = w_freq   * log((tagged(s) + 1) / (sum of tagged over candidates + n))
          + w_order  * -log(sense_number(s))
-         + w_visual * [s is under physical_entity.n.01]
+         + w_visual * [s is visual: under physical_entity.n.01 or a depictable root]
          + w_lex    * lexname_prior(s)
          + w_taxonomy * [s reaches a class of the target taxonomy]
          + w_alias  * [the tag is one of that class's own names or synonyms]
@@ -20,7 +20,10 @@ top probability (the mapping's confidence) reflects the margin over the runner-u
   (LVIS's greeting card is card.n.03, which WordNet files under noun.communication).
 - lexname_prior: hashtags on photos are about animals, plants, food, objects and artifacts far
   more than about the people, acts or ideas a common word can also name ("plant" is a factory
-  first in WordNet, a green plant on Instagram). Priors are in ``LEXNAME_PRIORS``.
+  first in WordNet, a green plant on Instagram). Priors are in ``LEXNAME_PRIORS``; food is
+  above plants, so #banana is the fruit rather than the tree. The depictable senses
+  (WordNet.is_depictable: a smile, a kiss, a wedding, yoga) take ``depictable_prior`` whatever
+  their lexname, when they count (``depictable``).
 - taxonomy / alias: when the user targets LVIS or ImageNet, senses that land in it win ties, and
   a tag that is literally a class synonym ("mouse" in LVIS is the computer mouse) wins clearly.
 - cosine(tag, s): similarity of the tag's sentence embedding to the synset's lemmas and gloss
@@ -45,7 +48,7 @@ from datagraph.wordnet import WordNet
 
 LEXNAME_PRIORS: dict[str, float] = {
     "noun.animal": 1.0,
-    "noun.plant": 1.0,
+    "noun.plant": 0.8,
     "noun.food": 1.0,
     "noun.Tops": 1.0,
     "noun.object": 0.8,
@@ -92,6 +95,7 @@ class RankWeights:
     alias: float = 3.0
     context: float = 3.0
     embedding: float = 2.0
+    depictable_prior: float = 0.5
     lexname_priors: dict[str, float] = field(default_factory=lambda: dict(LEXNAME_PRIORS))
 
 
@@ -134,8 +138,14 @@ class SenseRanker:
             sid = candidate.synset_id
             lexname = self.wordnet.synset(sid).lexname
             reaches = self.reaches_taxonomy(sid)
-            visual = self.wordnet.is_visual(sid) or (self.taxonomy_is_visual and reaches)
-            prior = w.lexname_priors.get(lexname, DEFAULT_LEXNAME_PRIOR)
+            depictable = self.depictable(sid, reaches)
+            visual = (
+                self.wordnet.is_physical(sid) or depictable or (self.taxonomy_is_visual and reaches)
+            )
+            if depictable:
+                prior = w.depictable_prior
+            else:
+                prior = w.lexname_priors.get(lexname, DEFAULT_LEXNAME_PRIOR)
             if self.taxonomy_is_visual and reaches:
                 prior = max(prior, 0.0)
             score = (
@@ -184,9 +194,18 @@ class SenseRanker:
             e
             for c, e in zip(candidates, exps, strict=True)
             if self.wordnet.synset(c.synset_id).lexname in ABSTRACT_LEXNAMES
+            and not self.depictable(c.synset_id, self.reaches_taxonomy(c.synset_id))
             and not (c.alias or (self.taxonomy_is_visual and self.reaches_taxonomy(c.synset_id)))
         )
         return abstract / sum(exps)
+
+    def depictable(self, synset_id: str, reaches: bool) -> bool:
+        """A depictable sense (WordNet.is_depictable) that counts as one here: always for the
+        "wordnet" taxonomy, and for a curated one only when it lands in one of its classes. LVIS
+        has no class for a party or a sport, so #party and #football keep their LVIS senses."""
+        if not self.wordnet.is_depictable(synset_id):
+            return False
+        return reaches or not self.taxonomy_is_visual
 
     def synset_text(self, synset_id: str) -> str:
         """What a synset is embedded as: its lemmas and its gloss."""

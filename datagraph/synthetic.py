@@ -293,12 +293,12 @@ class PostGenerator:
         }
 
     def _tail_concepts(self, size: int) -> list[Concept]:
-        """Common visual WordNet nouns (by tagged count) whose first lemma's first sense is them."""
+        """Common physical WordNet nouns (by tagged count) whose first lemma's first sense is them."""
         wn = self.wn
         ranked = []
         head = {c[0] for c in CONCEPTS}
         for synset_id in wn.wordnet_synset_ids:
-            if synset_id in head or not wn.is_visual(synset_id):
+            if synset_id in head or not wn.is_physical(synset_id):
                 continue
             synset = wn.synset(synset_id)
             lemma = synset.lemmas[0]

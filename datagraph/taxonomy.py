@@ -3,10 +3,12 @@
 A taxonomy is a list of classes, each tied to one WordNet 3.0 noun synset. Loaders:
 
 - ``"wordnet"``: every noun synset (82,115 classes, class_id = WordNet offset).
-- ``"visual"``: nouns that name something one can see: physical_entity.n.01 and everything below
-  it through hypernyms and instance hypernyms (46,162 synsets; abstractions such as love.n.01 or
-  tbt-style time words are outside). People and places are physical entities and stay in; the
-  mapping stage decides how to treat them.
+- ``"visual"``: nouns that name something one can see (``WordNet.is_visual``): physical_entity.n.01
+  and everything below it through hypernyms and instance hypernyms (46,162 synsets), plus the
+  depictable senses below the roots of taxonomy/depictable.tsv (1,129: a smile, a wedding, yoga, a
+  heart shape); 47,291 in all. Abstractions such as love.n.01, undertakings such as travel.n.01
+  and time words are outside. People and places are physical entities and stay in; the mapping
+  stage decides how to treat them.
 - ``"lvis"``: categories from a user's LVIS annotation JSON (``{"categories": [...]}``, the
   official shape; class_id = LVIS category id).
 - ``"imagenet1k"``: a wnid list (one class a line; ``n01440764``, optionally with an index and

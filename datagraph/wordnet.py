@@ -94,8 +94,10 @@ class WordNet:
         pos_counts: pa.Table,
         header: dict,
         extensions: list[dict] | None = None,
+        depictable_roots: Iterable[str] = (),
     ):
         self.header = header
+        self.depictable_roots: tuple[str, ...] = tuple(depictable_roots)
         self.wordnet_synset_count = synsets.num_rows
         if extensions:
             synsets, lemmas = _with_extensions(synsets, lemmas, extensions)
@@ -109,18 +111,26 @@ class WordNet:
 
     @classmethod
     def load(
-        cls, path: Path | str | None = None, extensions: Path | str | bool | None = True
+        cls,
+        path: Path | str | None = None,
+        extensions: Path | str | bool | None = True,
+        depictable: Path | str | bool | None = True,
     ) -> WordNet:
         """Load a snapshot directory (default: the project's taxonomy/wordnet30/), cached.
 
         ``extensions`` adds project-owned synsets that taxonomies name but WordNet 3.0 lacks
-        (taxonomy/synset_extensions.json by default; False for pure WordNet).
+        (taxonomy/synset_extensions.json by default; False for pure WordNet). ``depictable``
+        names the roots of the non-physical senses a photo can show (taxonomy/depictable.tsv
+        by default; False for physical_entity.n.01 alone), see ``is_visual``.
         """
         if extensions is True:
             extensions = synset_extensions_path()
+        if depictable is True:
+            depictable = depictable_roots_path()
         return _load_cached(
             str(Path(path) if path else wordnet_snapshot_dir()),
             str(extensions) if extensions else None,
+            str(depictable) if depictable else None,
         )
 
     # --- synsets -------------------------------------------------------------------------
@@ -247,12 +257,22 @@ class WordNet:
         return self._depths[self._require(synset_id)]
 
     def is_visual(self, synset_id: str) -> bool:
-        """True for descendants of physical_entity.n.01 (things one can see in a picture)."""
+        """True for what a photo can show: physical_entity.n.01 and everything below it, and
+        the depictable non-physical senses below ``depictable_roots`` (a smile, a wedding, a
+        kiss, yoga, a heart shape, a shadow: see taxonomy/depictable.tsv)."""
         return synset_id in self._visual
+
+    def is_physical(self, synset_id: str) -> bool:
+        """True for physical_entity.n.01 and its descendants."""
+        return synset_id in self._physical
+
+    def is_depictable(self, synset_id: str) -> bool:
+        """True for the visual synsets that are not physical entities (see ``is_visual``)."""
+        return synset_id in self._depictable
 
     @property
     def visual_synsets(self) -> frozenset[str]:
-        """All descendants of physical_entity.n.01 (including itself)."""
+        """Every visual synset: physical_entity.n.01, its descendants, the depictable ones."""
         return self._visual
 
     # --- internals -----------------------------------------------------------------------
@@ -330,8 +350,18 @@ class WordNet:
         return [depth.get(synset_id, 0) for synset_id in self._ids]
 
     @cached_property
-    def _visual(self) -> frozenset[str]:
+    def _physical(self) -> frozenset[str]:
         return frozenset(self.descendants(PHYSICAL_ENTITY) | {PHYSICAL_ENTITY})
+
+    @cached_property
+    def _depictable(self) -> frozenset[str]:
+        below = set(self.depictable_roots)
+        below |= self._walk(self.depictable_roots, self.children)
+        return frozenset(below - self._physical)
+
+    @cached_property
+    def _visual(self) -> frozenset[str]:
+        return self._physical | self._depictable
 
     @cached_property
     def _lemma_index(self) -> dict[str, list[tuple[str, int, int]]]:
@@ -345,6 +375,25 @@ class WordNet:
 def synset_extensions_path() -> Path:
     """The project's extension synsets file (taxonomy/synset_extensions.json)."""
     return taxonomy_dir() / "synset_extensions.json"
+
+
+def depictable_roots_path() -> Path:
+    """The project's depictable roots file (taxonomy/depictable.tsv)."""
+    return taxonomy_dir() / "depictable.tsv"
+
+
+def _read_depictable_roots(path: Path) -> list[tuple[int, str]]:
+    """(line number, synset id) of each root in a depictable roots file: the first column of
+    every line that is neither blank nor a ``#`` comment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaxonomyError(f"{path}: cannot read depictable roots ({exc})") from None
+    roots = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip() and not line.startswith("#"):
+            roots.append((number, line.split("\t")[0].strip()))
+    return roots
 
 
 def _read_extensions(path: Path) -> list[dict]:
@@ -409,7 +458,7 @@ def _with_extensions(
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str, extensions: str | None) -> WordNet:
+def _load_cached(path: str, extensions: str | None, depictable: str | None) -> WordNet:
     directory = Path(path)
     header_path = directory / "snapshot.json"
     if not header_path.is_file():
@@ -434,4 +483,13 @@ def _load_cached(path: str, extensions: str | None) -> WordNet:
     except (OSError, pa.ArrowInvalid) as exc:
         raise TaxonomyError(f"WordNet snapshot at {directory} is unreadable: {exc}") from None
     entries = _read_extensions(Path(extensions)) if extensions else None
-    return WordNet(*tables, header=header, extensions=entries)
+    roots = _read_depictable_roots(Path(depictable)) if depictable else []
+    wordnet = WordNet(
+        *tables, header=header, extensions=entries, depictable_roots=[s for _, s in roots]
+    )
+    for number, synset_id in roots:
+        if synset_id not in wordnet:
+            raise TaxonomyError(
+                f"{depictable}, line {number}: unknown WordNet 3.0 noun synset {synset_id!r}"
+            )
+    return wordnet

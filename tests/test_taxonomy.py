@@ -16,8 +16,8 @@ def test_wordnet_and_visual_taxonomies(wn):
     dog = nouns.class_for_synset("dog.n.01")
     assert (dog.class_id, dog.name, dog.wnid) == (2_084_071, "dog", "n02084071")
     visual = load_taxonomy("visual", wordnet=wn)
-    assert len(visual) == 46_162
-    assert "dog.n.01" in visual and "love.n.01" not in visual
+    assert len(visual) == 46_162 + 1_129  # physical entities + depictable senses
+    assert "dog.n.01" in visual and "smile.n.01" in visual and "love.n.01" not in visual
     assert "stop_sign.n.01" not in nouns  # project extensions are not WordNet classes
 
 

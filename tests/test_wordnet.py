@@ -71,11 +71,36 @@ def test_hierarchy_queries(wn):
     assert wn.depth("physical_entity.n.01") == 1
 
 
-def test_visual_nouns_are_physical_entity_descendants(wn):
-    assert len(wn.visual_synsets) == 46_162
+def test_visual_nouns_are_physical_entities_and_depictable_senses(wn):
+    physical = [s for s in wn.wordnet_synset_ids if wn.is_physical(s)]
+    assert len(physical) == 46_162
+    depictable = [s for s in wn.wordnet_synset_ids if wn.is_depictable(s)]
+    assert len(wn.visual_synsets) == len(physical) + len(depictable)
+    assert not set(physical) & set(depictable)
     assert wn.is_visual("dog.n.01") and wn.is_visual("pizza.n.01")
-    assert not wn.is_visual("love.n.01")
-    assert not wn.is_visual("sunset.n.01")  # noun.time in WordNet
+    for synset_id in ("smile.n.01", "wedding.n.01", "yoga.n.02", "heart.n.07", "shadow.n.01"):
+        assert wn.is_visual(synset_id) and wn.is_depictable(synset_id), synset_id
+        assert not wn.is_physical(synset_id), synset_id
+    for synset_id in ("love.n.01", "travel.n.01", "trip.n.01", "sunset.n.01", "summer.n.01"):
+        assert not wn.is_visual(synset_id), synset_id  # feelings, undertakings, times
+
+
+def test_depictable_roots_can_be_turned_off_or_replaced(tmp_path):
+    physical_only = WordNet.load(depictable=False)
+    assert physical_only.depictable_roots == ()
+    assert not physical_only.is_visual("smile.n.01")
+    roots = tmp_path / "roots.tsv"
+    roots.write_text("# mine\n\nkiss.n.01\ta kiss\n", encoding="utf-8")
+    mine = WordNet.load(depictable=roots)
+    assert mine.depictable_roots == ("kiss.n.01",)
+    assert mine.is_visual("kiss.n.01") and not mine.is_visual("smile.n.01")
+
+
+def test_depictable_roots_file_with_an_unknown_synset_names_the_line(tmp_path):
+    roots = tmp_path / "roots.tsv"
+    roots.write_text("kiss.n.01\nsmiley.n.09\twhy\n", encoding="utf-8")
+    with pytest.raises(TaxonomyError, match=r"roots.tsv, line 2: .*'smiley.n.09'"):
+        WordNet.load(depictable=roots)
 
 
 def test_noun_exceptions_for_morphology(wn):
