@@ -33,7 +33,7 @@ GOLD = Path(__file__).resolve().parents[1] / "tests" / "data" / "harrison_gold.t
 
 
 class FirstVisualSense:
-    """The baseline: the first WordNet noun sense of the canonical form that is visual."""
+    """The baseline: the first WordNet noun sense of the canonical form under physical_entity."""
 
     def __init__(self, mapper):
         self.mapper = mapper
@@ -45,7 +45,7 @@ class FirstVisualSense:
             synset = None
             if tag.usable:
                 senses = wn.lemma_senses(tag.canonical)
-                synset = next((s for s, _, _ in senses if wn.is_visual(s)), None)
+                synset = next((s for s, _, _ in senses if wn.is_physical(s)), None)
             cls = self.mapper.project(synset) if synset else None
             out.append((synset if cls else None, cls.class_id if cls else None))
         return out
