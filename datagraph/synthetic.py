@@ -293,7 +293,7 @@ class PostGenerator:
         }
 
     def _tail_concepts(self, size: int) -> list[Concept]:
-        """Common physical WordNet nouns (by tagged count) whose first lemma's first sense is them."""
+        """Common physical WordNet nouns (by tagged count), each its first lemma's first sense."""
         wn = self.wn
         ranked = []
         head = {c[0] for c in CONCEPTS}
