@@ -17,8 +17,9 @@ half; weights are fitted there (``--fit`` refits and prints them; without it the
 DEFAULT_WEIGHTS, fitted that way, are used) and every number in the table is measured on the
 other, *test*, half (the AUROC on dev is shown beside it). "Alone" rows rank by one
 component (a missing value takes the fill value of the weights, i.e. the dev mean):
--context_similarity, -npmi_sum, -confidence; and each family of components together (the
-embedding ones, the co-occurrence ones) in a logistic model fitted on dev, the fairest
+-context_similarity, -npmi_sum, -corpus_similarity, -confidence; and each family of
+components together (the embedding ones, the co-occurrence ones: npmi_* and corpus_*) in a
+logistic model fitted on dev, the fairest
 "component alone"; random = a stable hash of (post, tag). Unscored labels (no context: the
 post's only tag) are left out and counted.
 
@@ -31,8 +32,9 @@ vocabulary and no cache, on ``--naive-labels`` labels after 100 untimed ones; it
 time is extrapolated from that rate and labelled so.
 
 ``--explore`` prints dev-half AUROCs of design variants (co-occurrence unit, label texts,
-NPMI smoothing alpha, with and without the coherence and label-relative components), each with
-weights fitted on dev — how the defaults were chosen — and exits.
+NPMI smoothing alpha, corpus embedding dimension (0: none), with and without the coherence,
+label-relative and post-relative components), each with weights fitted on dev — how the
+defaults were chosen — and exits.
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ def table_rows(scores: pa.Table, y: np.ndarray, dev: np.ndarray, weights, fit: s
         )
     groups = {
         "embeddings": ("context_similarity", "context_coherence", "context_similarity_relative"),
-        "co-occurrence": tuple(name for name in components if name.startswith("npmi_")),
+        "co-occurrence": tuple(
+            name for name in components if name.startswith(("npmi_", "corpus_"))
+        ),
     }
     group_weights = {
         group: fit_weights({k: components[k][dev] for k in names}, y[dev])
@@ -127,7 +131,8 @@ def table_rows(scores: pa.Table, y: np.ndarray, dev: np.ndarray, weights, fit: s
             "embeddings"
         ].logit(components, n),
         "co-occurrence alone: -npmi_sum": -filled("npmi_sum"),
-        "co-occurrence components (the six npmi_*; fitted on dev)": group_weights[
+        "corpus embedding alone: -corpus_similarity": -filled("corpus_similarity"),
+        "co-occurrence components (npmi_*, corpus_*; fitted on dev)": group_weights[
             "co-occurrence"
         ].logit(components, n),
         "mapping confidence alone: -confidence": -filled("confidence"),
@@ -179,14 +184,20 @@ def explore(posts: pa.Table, mapping: pa.Table, truth: Truth, cache: Path) -> No
 
     print(
         "| variant (dev half only) | full AUROC | without relative | without coherence "
-        "| context similarity alone | NPMI sum alone |"
+        "| without post-relative | context similarity alone | NPMI sum alone |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    variants = [(unit, texts, 0.25) for unit in ("tag", "synset") for texts in LABEL_VARIANTS]
-    variants += [("tag", ("tag",), alpha) for alpha in (0.1, 0.5, 1.0, 2.0)]
-    for unit, texts, alpha in variants:
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    variants = [(unit, texts, 0.25, 32) for unit in ("tag", "synset") for texts in LABEL_VARIANTS]
+    variants += [("tag", ("tag",), alpha, 32) for alpha in (0.1, 0.5, 1.0, 2.0)]
+    variants += [("tag", ("tag",), 0.25, dim) for dim in (0, 16, 64, 100)]
+    for unit, texts, alpha, dim in variants:
         scorer = NoiseScorer(
-            device="cpu", cache_dir=cache, unit=unit, label_texts=texts, alpha=alpha
+            device="cpu",
+            cache_dir=cache,
+            unit=unit,
+            label_texts=texts,
+            alpha=alpha,
+            corpus_dim=dim,
         )
         scores = scorer.score(posts, mapping)
         scores = scores.filter(pc.is_valid(scores.column("noise_score")))
@@ -194,14 +205,14 @@ def explore(posts: pa.Table, mapping: pa.Table, truth: Truth, cache: Path) -> No
         comps = components_of(scores)
         names = [k for k in comps if k != "image_similarity"]
         aurocs = []
-        for drop in ("", "_relative", "coherence"):
+        for drop in ("", "_relative", "coherence", "_post_"):
             kept = [k for k in names if not drop or drop not in k]
             w = fit_weights({k: comps[k][dev] for k in kept}, y[dev])
             aurocs.append(auroc(w.score(comps, len(y))[dev], y[dev]))
         sim = np.nan_to_num(comps["context_similarity"], nan=w.fill["context_similarity"])
         npmi = np.nan_to_num(comps["npmi_sum"], nan=w.fill["npmi_sum"])
         aurocs += [auroc(-sim[dev], y[dev]), auroc(-npmi[dev], y[dev])]
-        name = f"unit={unit}, label_texts={'+'.join(texts)}, alpha={alpha}"
+        name = f"unit={unit}, label_texts={'+'.join(texts)}, alpha={alpha}, corpus_dim={dim}"
         print(f"| {name} | " + " | ".join(f"{a:.4f}" for a in aurocs) + " |")
 
 

@@ -22,9 +22,13 @@ over the components x_i of label l on post p:
 - npmi_sum / npmi_mean / npmi_max: leave-one-out smoothed NPMI of l's unit with each other
   unit of p (``datagraph.noise_counts``), summed, averaged, maximized; npmi_coherence: the
   mean NPMI among p's other units;
-- context_similarity_relative, npmi_{sum,mean,max}_relative: the same values minus l's mean on
-  its other posts (``noise_components.LabelBaselines``): generic tags judged against
-  themselves;
+- corpus_similarity: cosine of l's corpus vector (a truncated SVD of the PPMI matrix of the
+  same counts, ``datagraph.noise_corpus``) with the sum of the vectors of p's other units;
+- npmi_post_gap / npmi_post_relative: npmi_mean minus the lowest / the average mean NPMI of
+  p's *other* units (each with the rest of p): does l fit p worse than p's other tags do?
+- context_similarity_relative, corpus_similarity_relative, npmi_{sum,mean,max}_relative: the
+  same values minus l's mean on its other posts (``noise_components.LabelBaselines``):
+  generic tags judged against themselves;
 - confidence: the mapping's confidence;
 - image_similarity (only with ``image_embedding_column``): l's prompt against p's precomputed
   image embedding, standardized over the label vocabulary.
@@ -85,6 +89,7 @@ from datagraph.noise_components import (
     unit_rows,
     usable_vectors,
 )
+from datagraph.noise_corpus import DEFAULT_DIM, CorpusEmbedding
 from datagraph.noise_counts import DEFAULT_ALPHA, UNITS, CooccurrenceCounts, Unit
 from datagraph.noise_weights import COMPONENTS, DEFAULT_WEIGHTS, NoiseWeights
 from datagraph.normalize import Normalizer, default_normalizer
@@ -107,6 +112,10 @@ NOISE_SCORE_SCHEMA = pa.schema(
         ("npmi_sum_relative", pa.float32()),
         ("npmi_mean_relative", pa.float32()),
         ("npmi_max_relative", pa.float32()),
+        ("corpus_similarity", pa.float32()),  # cosine of PPMI-SVD vectors (noise_corpus)
+        ("corpus_similarity_relative", pa.float32()),
+        ("npmi_post_gap", pa.float32()),  # minus the worst-fitting other unit's mean NPMI
+        ("npmi_post_relative", pa.float32()),  # minus the other units' average mean NPMI
         ("confidence", pa.float32()),
         ("image_similarity", pa.float32()),
         ("n_context", pa.int32()),  # other tags (and caption) the similarity used
@@ -166,6 +175,7 @@ class NoiseScorer:
         embedder: TextEmbedder | None = None,
         alpha: float = DEFAULT_ALPHA,
         baselines: LabelBaselines | None = None,
+        corpus_dim: int = DEFAULT_DIM,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -199,6 +209,10 @@ class NoiseScorer:
         self.label_texts = tuple(label_texts)
         self.alpha = alpha
         self.baselines = baselines
+        if corpus_dim < 0:
+            raise ConfigError(f"corpus_dim must be >= 0 (0: no corpus embedding), got {corpus_dim}")
+        self.corpus_dim = corpus_dim
+        self._corpus: CorpusEmbedding | None = None  # of self.counts, made on first use
         self.wordnet = wordnet if wordnet is not None else WordNet.load()
         self.normalizer = normalizer if normalizer is not None else default_normalizer()
         self.stats: Counter[str] = Counter()
@@ -252,11 +266,18 @@ class NoiseScorer:
         self, batch: NoiseBatch, vectors: TextVectors, prompts: PromptVectors | None = None
     ) -> pa.Table:
         """The score from cached vectors and counts: numpy and polars only, no model."""
-        counts = self.counts
+        counts, corpus = self.counts, None
         if counts is None and batch.labels.height:
             counts = CooccurrenceCounts.from_post_units(
                 batch.post_units(), unit=self.unit, total_posts=max(batch.n_posts, 1)
             )
+        if counts is not None and self.corpus_dim:
+            if counts is not self.counts:  # this call's own counts
+                corpus = CorpusEmbedding.of(counts, dim=self.corpus_dim)
+            else:  # the scorer's counts: their vectors once, for every batch
+                if self._corpus is None:
+                    self._corpus = CorpusEmbedding.of(counts, dim=self.corpus_dim)
+                corpus = self._corpus
         table, stats = score_batch(
             batch,
             vectors,
@@ -267,6 +288,7 @@ class NoiseScorer:
             caption_weight=self.caption_weight,
             label_texts=self.label_texts,
             alpha=self.alpha,
+            corpus=corpus,
         )
         self.stats.update(stats)
         return table
@@ -283,12 +305,14 @@ def score_batch(
     caption_weight: float = 1.0,
     label_texts: Sequence[str] = ("tag",),
     alpha: float = DEFAULT_ALPHA,
+    corpus: CorpusEmbedding | None = None,
 ) -> tuple[pa.Table, Counter[str]]:
     """Components and scores of a prepared batch from cached vectors: a pure function.
 
     This is what a Beam DoFn would call per batch, with ``vectors`` loaded once per worker
     from the embedding cache, ``counts`` from the label graph and ``baselines`` from a first
-    pass (None: the batch's own rows, leaving each row out of its label's mean). Returns the
+    pass (None: the batch's own rows, leaving each row out of its label's mean), ``corpus``
+    the unit vectors made from ``counts`` (None: no corpus_similarity). Returns the
     table and counters (posts, labels, scored, unscored_<reason>, nan_vectors).
     """
     labels = batch.labels
@@ -327,8 +351,12 @@ def score_batch(
             npmi_mean=npmi.mean,
             npmi_max=npmi.maximum,
             npmi_coherence=npmi.coherence,
+            npmi_post_gap=npmi.post_gap,
+            npmi_post_relative=npmi.post_relative,
         )
         n_cooccurring = npmi.n_units
+        if corpus is not None:
+            components["corpus_similarity"] = _corpus_similarity(batch, counts, corpus, label_post)
     keys = labels["canonical"].to_arrow()
     if baselines is None:
         baselines = LabelBaselines.of(keys, components)
@@ -422,6 +450,27 @@ def _npmi(
         unit_code=counts.codes(batch.units["unit"].to_arrow()),
         alpha=alpha,
     )
+
+
+def _corpus_similarity(
+    batch: NoiseBatch, counts: CooccurrenceCounts, corpus: CorpusEmbedding, label_post: np.ndarray
+) -> np.ndarray:
+    """Cosine of each label's corpus vector with the sum of its post's other units' vectors
+    (the post's units include the label's own, as ``context_similarity`` requires)."""
+    if corpus.vocabulary == 0:
+        return np.full(batch.labels.height, np.nan)
+    own_unit = batch.labels["canonical" if counts.unit == "tag" else "synset_id"].to_arrow()
+    own = counts.codes(own_unit)
+    unit_code = counts.codes(batch.units["unit"].to_arrow())
+    return context_similarity(
+        vectors=corpus.vectors,
+        n_posts=batch.n_posts,
+        context_post=batch.units["post"].to_numpy().astype(np.int64),
+        context_text=unit_code,
+        label_post=label_post,
+        label_own_text=own,
+        label_vectors=corpus.take(own),
+    ).similarity
 
 
 def _image(batch: NoiseBatch, prompts: PromptVectors, label_post: np.ndarray) -> np.ndarray:

@@ -9,8 +9,10 @@ posts. See ``datagraph.noise`` for how the components are combined.
   once per label), plus the caption's vector when there is one; and the mean cosine among the
   other tags, from the same sum (no pairs).
 - ``cooccurrence_npmi``: sum, mean and max over the post's other units of the leave-one-out
-  smoothed NPMI (``datagraph.noise_counts``), and the mean NPMI among those other units (the
-  post's own coherence), from one self-join of each post's units.
+  smoothed NPMI (``datagraph.noise_counts``), the mean NPMI among those other units (the
+  post's own coherence), and the label's mean NPMI against the other units' own mean NPMI
+  (the lowest and the average: does it fit the post worse than the rest?), from one
+  self-join of each post's units, summed in a fixed order (the same bits on every run).
 - ``image_similarity``: how much better the label's prompt matches the post's image than an
   average label of the vocabulary does, in standard deviations of that vocabulary:
   ``(i.t - i.mu) / sqrt(i' S i)`` with mu and S the mean and covariance of the vocabulary's
@@ -141,6 +143,8 @@ class NpmiResult:
     maximum: np.ndarray
     coherence: np.ndarray
     n_units: np.ndarray  # int64: other units with known counts
+    post_gap: np.ndarray  # mean NPMI minus the lowest mean NPMI of the post's other units
+    post_relative: np.ndarray  # mean NPMI minus the average mean NPMI of the other units
 
 
 def cooccurrence_npmi(
@@ -173,24 +177,54 @@ def cooccurrence_npmi(
         .filter(pl.col("code") >= 0)
         .unique()
     )
-    pairs = units.join(units, on="post", suffix="_b").filter(pl.col("code") < pl.col("code_b"))
+    pairs = (
+        units.join(units, on="post", suffix="_b")
+        .filter(pl.col("code") < pl.col("code_b"))
+        .sort("post", "code", "code_b")  # sums in a fixed order: the same bits on every run
+    )
     value = counts.npmi(pairs["code"].to_numpy(), pairs["code_b"].to_numpy(), alpha=alpha)
-    pairs = pairs.with_columns(npmi=pl.Series(value, dtype=pl.Float64)).filter(
-        pl.col("npmi").is_not_nan()
+    ok = ~np.isnan(value)
+    post = pairs["post"].to_numpy()[ok]
+    code_a, code_b, value = pairs["code"].to_numpy()[ok], pairs["code_b"].to_numpy()[ok], value[ok]
+    # per (post, unit): both directions of every pair, ordered by post, unit, other unit
+    unit_post, unit_code = np.r_[post, post], np.r_[code_a, code_b]
+    order = np.lexsort((np.r_[code_b, code_a], unit_code, unit_post))
+    unit_post, unit_code = unit_post[order], unit_code[order]
+    unit_value = np.r_[value, value][order]
+    starts = _starts(unit_post, unit_code)
+    per_unit = pl.DataFrame(
+        {
+            "post": pl.Series(unit_post[starts], dtype=pl.Int64),
+            "code": pl.Series(unit_code[starts], dtype=pl.Int64),
+            "total": _reduce(np.add, unit_value, starts),
+            "maximum": _reduce(np.maximum, unit_value, starts),
+            "n": np.diff(np.r_[starts, len(unit_value)]).astype(np.int64),
+        }
     )
-    both = pl.concat(
-        [
-            pairs.select("post", "code", "npmi"),
-            pairs.select("post", pl.col("code_b").alias("code"), "npmi"),
-        ]
+    post_starts = _starts(post)
+    per_post = pl.DataFrame(
+        {
+            "post": pl.Series(post[post_starts], dtype=pl.Int64),
+            "post_total": _reduce(np.add, value, post_starts),
+            "post_n": np.diff(np.r_[post_starts, len(value)]).astype(np.int64),
+        }
     )
-    per_unit = both.group_by("post", "code").agg(
-        pl.col("npmi").sum().alias("total"),
-        pl.col("npmi").max().alias("maximum"),
-        pl.len().alias("n"),
-    )
-    per_post = pairs.group_by("post").agg(
-        pl.col("npmi").sum().alias("post_total"), pl.len().alias("post_n")
+    # each unit's own fit to its post (its mean NPMI with the others), for comparing a label
+    # with the post's other units: the lowest two fits and their sum per post
+    fit_post = per_unit["post"].to_numpy()
+    fit = per_unit["total"].to_numpy() / np.maximum(per_unit["n"].to_numpy(), 1)
+    fit_starts = _starts(fit_post)
+    fit_n = np.diff(np.r_[fit_starts, len(fit)]).astype(np.int64)
+    ranked = fit[np.lexsort((fit, fit_post))]
+    second = np.minimum(fit_starts + 1, len(fit) - 1)
+    fits = pl.DataFrame(
+        {
+            "post": pl.Series(fit_post[fit_starts], dtype=pl.Int64),
+            "fit_min": ranked[fit_starts],
+            "fit_second": np.where(fit_n >= 2, ranked[second], ranked[fit_starts]),
+            "fit_total": _reduce(np.add, fit, fit_starts),
+            "fit_n": fit_n,
+        }
     )
     labels = (
         pl.DataFrame(
@@ -202,6 +236,7 @@ def cooccurrence_npmi(
         .with_row_index("row")
         .join(per_unit, on=["post", "code"], how="left")
         .join(per_post, on="post", how="left")
+        .join(fits, on="post", how="left")
         .sort("row")
     )
     known = (labels["code"] >= 0).to_numpy()
@@ -215,13 +250,41 @@ def cooccurrence_npmi(
     other_n = post_n - n
     other_total = post_total - np.where(has, total, 0.0)
     coherence = np.where(known & (other_n > 0), other_total / np.maximum(other_n, 1), np.nan)
+    mean = np.where(has, total / np.maximum(n, 1), np.nan)
+    fit_min = labels["fit_min"].fill_null(np.nan).to_numpy().astype(np.float64)
+    fit_second = labels["fit_second"].fill_null(np.nan).to_numpy().astype(np.float64)
+    fit_total = labels["fit_total"].fill_null(np.nan).to_numpy().astype(np.float64)
+    fit_n = labels["fit_n"].fill_null(0).to_numpy().astype(np.int64)
+    # the lowest fit among the *other* units: the second lowest when the label is the lowest
+    other_min = np.where(mean <= fit_min, fit_second, fit_min)
+    other_mean = (fit_total - mean) / np.maximum(fit_n - 1, 1)
     return NpmiResult(
         total=np.where(has, total, np.nan),
-        mean=np.where(has, total / np.maximum(n, 1), np.nan),
+        mean=mean,
         maximum=np.where(has, maximum, np.nan),
         coherence=coherence,
         n_units=n,
+        post_gap=np.where(has & (fit_n >= 2), mean - other_min, np.nan),
+        post_relative=np.where(has & (fit_n >= 2), mean - other_mean, np.nan),
     )
+
+
+def _starts(*keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal keys begins, for arrays sorted by those keys."""
+    if len(keys[0]) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.zeros(len(keys[0]), dtype=bool)
+    change[0] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(change)
+
+
+def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``ufunc.reduceat`` that allows no rows (in a fixed order: the same bits every run)."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.float64)
+    return ufunc.reduceat(values.astype(np.float64), starts)
 
 
 @dataclass(frozen=True)
@@ -266,6 +329,7 @@ def image_similarity(
 
 RELATIVE_TO_LABEL: tuple[str, ...] = (
     "context_similarity",
+    "corpus_similarity",
     "npmi_sum",
     "npmi_mean",
     "npmi_max",

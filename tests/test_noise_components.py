@@ -118,6 +118,42 @@ def test_npmi_aggregates_and_coherence_match_a_loop():
             assert result.coherence[i] == pytest.approx(among.mean())
         else:
             assert np.isnan(result.coherence[i])
+        # post-relative: each other unit's own mean NPMI with the rest of the post
+        fits = []
+        for other in others:
+            rest = [c for c in post_units[post] if c != other]
+            fits.append(counts.npmi(np.full(len(rest), other), np.array(rest)).mean())
+        assert result.post_gap[i] == pytest.approx(values.mean() - min(fits))
+        assert result.post_relative[i] == pytest.approx(values.mean() - np.mean(fits))
+
+
+def test_npmi_post_figures_are_the_same_bits_whatever_the_row_order():
+    rng = np.random.default_rng(3)
+    post_units = [sorted(rng.choice(20, size=rng.integers(2, 9), replace=False)) for _ in range(60)]
+    units = pa.table(
+        {
+            "post_id": [f"p{p}" for p, codes in enumerate(post_units) for _ in codes],
+            "unit": [f"u{c:02d}" for codes in post_units for c in codes],
+        }
+    )
+    counts = CooccurrenceCounts.from_post_units(units, unit="tag")
+    unit_post = np.array([p for p, codes in enumerate(post_units) for _ in codes])
+    unit_code = counts.codes(units.column("unit"))
+    results = []
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(unit_post))
+        results.append(
+            cooccurrence_npmi(
+                counts,
+                label_post=unit_post,
+                label_unit=unit_code,
+                unit_post=unit_post[order],
+                unit_code=unit_code[order],
+            )
+        )
+    for other in results[1:]:
+        for name in ("total", "mean", "maximum", "coherence", "post_gap", "post_relative"):
+            assert np.array_equal(getattr(other, name), getattr(results[0], name), equal_nan=True)
 
 
 def test_image_similarity_is_a_z_score_over_the_vocabulary():
