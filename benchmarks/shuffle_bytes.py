@@ -42,6 +42,7 @@ from pipelines.build_graph import (
     READ_BATCH_SIZE,
     post_tags_frame,
     route,
+    route_bands,
     route_home,
     route_key,
 )
@@ -79,20 +80,24 @@ def main() -> None:
     stages.append(("dedup: rows by sha256", list(routed(split, lambda f: pl.col("media_sha256")))))
     rows = first_per_key(rows, "media_sha256").drop("media_sha256")
     split = parts_of(rows, by_id, parts)  # as the sha256 step left them (by sha256 or post_id)
-    bucket = pl.struct("band", "value")
     home = partition_ids(rows, route_key(tagset_key(rows)), parts)
     rows = rows.with_columns(pl.Series(HOME, home, dtype=pl.Int64))
     split = parts_of(rows, by_id, parts)
     stages.append(
         (
             "dedup: band rows by (band, value)",
-            [e for f in split for e in route(band_rows(f, 4, (HOME,)), bucket, parts)],
+            [e for f in split for e in route_bands(f, 4, parts)],
         )
     )
     losers = near_duplicate_losers(band_rows(rows, 4), 4)
     loser_rows = rows.filter(by_id.is_in(losers)).select("post_id", HOME)
     stages.append(("dedup: losers to their rows' partitions", list(route_home(loser_rows, parts))))
-    stages.append(("dedup: rows by user tag set", [e for f in split for e in route_home(f, parts)]))
+    stages.append(
+        (
+            "dedup: rows by user tag set",
+            [e for f in split for e in route_home(f.drop("media_phash"), parts)],
+        )
+    )
     rows = rows.filter(~by_id.is_in(losers)).drop("media_phash", HOME)
     kept = first_per_key(rows, tagset_key(rows))
     split = parts_of(kept, route_key(tagset_key(kept)), parts)

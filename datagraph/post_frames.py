@@ -254,6 +254,18 @@ def band_rows(frame: pl.DataFrame, max_distance: int, carry: tuple[str, ...] = (
     return pl.concat(parts)
 
 
+def with_band_values(rows: pl.DataFrame, max_distance: int) -> pl.DataFrame:
+    """``band_rows`` whose value column was left out (to shuffle fewer bytes) with it again: the
+    band's bits of each row's phash, as ``band_rows`` computes them."""
+    widths = band_widths(max_distance)
+    shifts = np.cumsum([0, *widths[:-1]]).astype(np.uint64)
+    masks = np.array([(1 << width) - 1 for width in widths], dtype=np.uint64)
+    band = rows["band"].to_numpy().astype(np.int64)
+    phash = rows["media_phash"].to_numpy().astype(np.uint64)
+    value = (phash >> shifts[band]) & masks[band]
+    return rows.with_columns(pl.Series("value", value, pl.UInt64))
+
+
 def near_duplicate_losers(rows: pl.DataFrame, max_distance: int) -> list[str]:
     """Post ids with a better-ranked post within ``max_distance`` bits, among ``band_rows``.
 

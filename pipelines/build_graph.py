@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ from datagraph.post_frames import (
     tag_counts,
     tag_user_hashes,
     tagset_key,
+    with_band_values,
 )
 from datagraph.schema import (
     DEAD_LETTER_SCHEMA,
@@ -80,12 +81,18 @@ from datagraph.schema import (
 )
 from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.merge import MergeCombine
-from pipelines.options import BuildGraphConfig, parse_build_graph_args, runner_name
+from pipelines.options import (
+    BuildGraphConfig,
+    parse_build_graph_args,
+    partitions_for_inputs,
+    runner_name,
+)
 from pipelines.running import (
     LiveProgress,
     check_metrics,
     input_info,
     prepare_output,
+    release_memory,
     run_beam,
     run_command,
     say,
@@ -114,11 +121,13 @@ def route(frame: pl.DataFrame, key: pl.Expr, partitions: int) -> Iterator[tuple[
 
 
 def route_home(frame: pl.DataFrame, partitions: int) -> Iterator[tuple[int, bytes]]:
-    """``route`` by the partition number each row already carries in its ``home`` column."""
-    return _packed(split_by_column(frame, HOME, partitions))
+    """``route`` by the partition number each row already carries in its ``home`` column, which
+    its part then leaves out (the same number in every row of it)."""
+    parts = split_by_column(frame, HOME, partitions)
+    return _packed((partition, part.drop(HOME)) for partition, part in parts)
 
 
-def _packed(parts: list[tuple[int, pl.DataFrame]]) -> Iterator[tuple[int, bytes]]:
+def _packed(parts: Iterable[tuple[int, pl.DataFrame]]) -> Iterator[tuple[int, bytes]]:
     return ((partition, pack_frame(part)) for partition, part in parts)
 
 
@@ -187,7 +196,8 @@ def _keep_first(frame: pl.DataFrame, step: _Step) -> Iterator[Any]:
 
 
 def _keep_first_of_group(group: tuple[int, Iterable[bytes]], step: _Step) -> Iterator[Any]:
-    return _keep_first(_concat_posts(group[1]), step)
+    yield from _keep_first(_concat_posts(group[1]), step)
+    release_memory()
 
 
 def _best_per_key(
@@ -233,13 +243,22 @@ def _by_post_id(frame: pl.DataFrame) -> pl.Expr:
     return pl.col("post_id")
 
 
+def route_bands(rows: pl.DataFrame, max_distance: int, partitions: int):
+    """A batch's band rows routed by band bucket (band, value); the parts leave out the value,
+    which ``with_band_values`` recomputes from the phash (fewer bytes to shuffle)."""
+    bands = band_rows(_frame(rows), max_distance, (HOME,))
+    ids = partition_ids(bands, pl.struct("band", "value"), partitions)
+    return _packed(split_by_partition(bands.drop("value"), ids, partitions))
+
+
 def _near_duplicate_ids(group: tuple[int, Iterable[bytes]], max_distance: int):
     """One partition of phash band buckets -> (post_id, home) of each post in it with a
     better-ranked near duplicate."""
-    rows = _concat_any(group[1])
+    rows = with_band_values(_concat_any(group[1]), max_distance)
     losers = near_duplicate_losers(rows, max_distance)
     if losers:
         yield rows.filter(pl.col("post_id").is_in(losers)).select("post_id", HOME).unique()
+    release_memory()
 
 
 def _concat_any(tables: Iterable[bytes]) -> pl.DataFrame:
@@ -267,6 +286,7 @@ def _drop_losers_keep_first(joined: tuple[int, dict], step: _Step) -> Iterator[A
         if n:
             yield stat("dropped.near_duplicate_media", n)
         yield from _keep_first(frame.filter(~loser), step)
+        release_memory()
 
 
 class Deduplicate(beam.PTransform):
@@ -301,11 +321,9 @@ class Deduplicate(beam.PTransform):
         # partition of the spam step its user tag set goes to, so that each loser is sent to
         # the one partition that will hold its row, which drops it before its own rule.
         rows = rows | "Home partition" >> beam.Map(_with_home, parts)
-        bucket = pl.struct("band", "value")
         losers = (
             rows
-            | "Bands"
-            >> beam.FlatMap(lambda f: route(band_rows(_frame(f), k, (HOME,)), bucket, parts))
+            | "Bands" >> beam.FlatMap(route_bands, k, parts)
             | "Group bands" >> beam.GroupByKey()
             | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
             | "Losers home" >> beam.FlatMap(route_home, parts)
@@ -315,12 +333,13 @@ class Deduplicate(beam.PTransform):
             tagset_key,
             "user_spam",
             keep=self.config.keep_per_user_tagset,
-            drop=("media_phash", HOME),
             count_kept=True,
         )
         spam = (
-            {
-                "rows": rows | "Route by user tag set" >> beam.FlatMap(route_home, parts),
+            {  # the phash is not shuffled again: no later step reads it
+                "rows": rows
+                | "Route by user tag set"
+                >> beam.FlatMap(lambda f: route_home(_frame(f).drop("media_phash"), parts)),
                 "losers": losers,
             }
             | "Join losers" >> beam.CoGroupByKey()
@@ -399,6 +418,7 @@ def _label_rows(joined: tuple[int, dict], partitions: int) -> Iterator[tuple[int
         posts = _concat_any(groups["posts"])
         labels = posts.join(tag_synset, on="raw_tag").select("post_id", "synset_id")
         yield from route(labels, pl.col("post_id"), partitions)
+        release_memory()
 
 
 def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]:
@@ -408,11 +428,15 @@ def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]
     yield ("synset_counts", synset_post_counts(labels, max_labels_per_post=cap))
     yield ("cooccurrence", cooccurrence_counts(labels, max_labels_per_post=cap))
     yield stat("labelled_posts", frame["post_id"].n_unique())
+    release_memory()
 
 
 # --- pipeline --------------------------------------------------------------------------------
 def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: list[str]) -> None:
-    """Add the build_graph stages to ``pipeline``; outputs go to ``config.output``."""
+    """Add the build_graph stages to ``pipeline``; outputs go to ``config.output``. Without
+    ``config.partitions`` the input's size decides (``options.partitions_for_inputs``)."""
+    inputs = input_info(files)
+    config = with_partitions(config, inputs)
     out = config.output
     parts = config.partitions
     read = (
@@ -471,8 +495,16 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Everything" >> beam.Flatten()
         | "One key" >> beam.Map(lambda item: (None, item))
         | "Together" >> beam.GroupByKey()
-        | "Finalize" >> beam.ParDo(FinalizeFn(config, input_info(files)))
+        | "Finalize" >> beam.ParDo(FinalizeFn(config, inputs))
     )
+
+
+def with_partitions(config: BuildGraphConfig, inputs: list[dict]) -> BuildGraphConfig:
+    """The config with its partition count set: ``--partitions``, else one from the size of the
+    input files (``running.input_info``), which the manifest then records."""
+    if config.partitions is not None:
+        return config
+    return replace(config, partitions=partitions_for_inputs(inputs))
 
 
 # --- 6. finalize -----------------------------------------------------------------------------
@@ -587,11 +619,12 @@ def run(argv: list[str]) -> dict | None:
     options = PipelineOptions(beam_args)
     runner = runner_name(beam_args)
     if args.dry_run:
+        partitions = with_partitions(config, input_info(files)).partitions
         say(
             args,
-            f"dry run: {len(files)} input file(s), taxonomy {taxonomy.name} "
-            f"({len(taxonomy):,} classes), exclude set {len(exclude) if exclude else 0} "
-            f"value(s), runner {runner}; nothing written",
+            f"dry run: {len(files)} input file(s), {partitions} partitions, taxonomy "
+            f"{taxonomy.name} ({len(taxonomy):,} classes), exclude set "
+            f"{len(exclude) if exclude else 0} value(s), runner {runner}; nothing written",
         )
         return None
     prepare_output(Path(config.output))

@@ -26,7 +26,30 @@ RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
 DEFAULT_RUNNER = "FnApiRunner"
 DEFAULT_MIN_POSTS = 1
 DEFAULT_MIN_USERS = 1
-DEFAULT_PARTITIONS = 16
+DEFAULT_PARTITIONS = 16  # build_shards' default; the fewest build_graph picks by itself
+# build_graph without --partitions: one partition per this many bytes of uncompressed text input
+# (about 62,500 posts of JSON lines, what 16 partitions held at 1M posts), at least 16 and at
+# most MAX_AUTO_PARTITIONS (each 65,536-post read batch is cut into one part per partition, so
+# far more would make parts of a few rows; docs/scaling.md). Parquet and compressed files hold
+# about PACKED_INPUT_EXPANSION times more posts per byte.
+PARTITION_INPUT_BYTES = 24 << 20
+PACKED_INPUT_EXPANSION = 4
+MAX_AUTO_PARTITIONS = 4096
+_PACKED_SUFFIXES = (".parquet", ".gz", ".bz2", ".zst", ".xz")
+
+
+def partitions_for_inputs(inputs: list[dict]) -> int:
+    """build_graph's partition count for input files (``running.input_info``: path, size_bytes):
+    one per ``PARTITION_INPUT_BYTES`` of text (compressed and Parquet bytes counted
+    ``PACKED_INPUT_EXPANSION`` times), at least ``DEFAULT_PARTITIONS``, at most
+    ``MAX_AUTO_PARTITIONS``. Up to that, a partition step holds about the same number of posts
+    in a worker whatever the input's size."""
+    size = sum(
+        info["size_bytes"]
+        * (PACKED_INPUT_EXPANSION if info["path"].lower().endswith(_PACKED_SUFFIXES) else 1)
+        for info in inputs
+    )
+    return min(MAX_AUTO_PARTITIONS, max(DEFAULT_PARTITIONS, -(-size // PARTITION_INPUT_BYTES)))
 
 
 @dataclass(frozen=True)
@@ -44,7 +67,7 @@ class BuildGraphConfig:
     min_posts: int = DEFAULT_MIN_POSTS
     min_users: int = DEFAULT_MIN_USERS
     max_labels_per_post: int = DEFAULT_MAX_LABELS_PER_POST
-    partitions: int = DEFAULT_PARTITIONS
+    partitions: int | None = None  # None: from the input's size (``partitions_for_inputs``)
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     def check(self) -> None:
@@ -53,7 +76,8 @@ class BuildGraphConfig:
             raise ConfigError("build_graph: give at least one --input")
         _check_shared(self)
         for name in ("min_posts", "min_users", "partitions"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_labels_per_post < 2:
             raise ConfigError("--max-labels-per-post must be at least 2")
@@ -105,8 +129,12 @@ def build_graph_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--partitions",
         type=int,
-        default=DEFAULT_PARTITIONS,
-        help="Key-hash partitions of every grouping step (memory per step ~ input / partitions).",
+        help=(
+            "Key-hash partitions of every grouping step (memory per step ~ input / partitions); "
+            f"default: one per {PARTITION_INPUT_BYTES >> 20} MiB of text input "
+            f"(Parquet and compressed files: of {PARTITION_INPUT_BYTES >> 20} MiB / "
+            f"{PACKED_INPUT_EXPANSION}), {DEFAULT_PARTITIONS} to {MAX_AUTO_PARTITIONS}."
+        ),
     )
     parser.add_argument("--aliases", action="append", default=[], help="Alias file; repeat.")
     parser.add_argument("--runner", default=DEFAULT_RUNNER)

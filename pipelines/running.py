@@ -6,6 +6,7 @@
   2.77's DaskRunner merges into the main output.
 - ``run_beam``: run a pipeline, turning FlinkRunner's late failures into one sentence.
 - ``LiveProgress``: a live line (rich) while a pipeline runs.
+- ``release_memory``: return the C allocator's free memory to the system after a partition.
 """
 
 from __future__ import annotations
@@ -33,6 +34,28 @@ def stat(name: str, n: int = 1) -> tuple[str, tuple[str, int]]:
     Metrics.counter(NAMESPACE, name).inc(n)
     LIVE[name] += n
     return ("stats", (name, n))
+
+
+_LIBC: Any = None  # glibc, once looked up; False where there is none
+
+
+def release_memory() -> None:
+    """Hand the memory that the C allocator keeps free back to the system (glibc's
+    ``malloc_trim``); nothing elsewhere. Called after each partition of a grouping step: a
+    worker frees hundreds of MB of mid-sized buffers (shuffled parts, arrays) per partition,
+    which glibc keeps in its heaps, so without it a worker's resident memory climbs with the
+    input (docs/benchmarks.md, 5M posts)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        try:  # glibc's name on Linux (ctypes.util.find_library would run ldconfig)
+            libc = ctypes.CDLL("libc.so.6")
+            _LIBC = libc if hasattr(libc, "malloc_trim") else False
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def split_events(events: beam.PCollection, label: str, kinds: tuple[str, ...]) -> dict:

@@ -225,6 +225,46 @@ def test_same_bytes_on_dask(sample_slice, reference, tmp_path):
     assert _digests(tmp_path / "out") == reference[1]
 
 
+def test_partitions_follow_the_input_size_unless_given(posts_file, exclude_file, built, tmp_path):
+    """Without --partitions the input's size picks the count (recorded in the manifest); any
+    count gives the same tables."""
+    from pipelines.options import PARTITION_INPUT_BYTES, partitions_for_inputs
+
+    manifest = built[0]
+    assert manifest["config"]["partitions"] == 16  # a small input: the fewest
+
+    def size(*files: tuple[str, float]) -> int:
+        return partitions_for_inputs(
+            [{"path": path, "size_bytes": int(n * PARTITION_INPUT_BYTES)} for path, n in files]
+        )
+
+    assert size(("posts-0.jsonl", 40), ("posts-1.csv", 40)) == 80
+    assert size(("posts.jsonl", 80.5)) == 81
+    assert size(("posts.jsonl.gz", 20)) == size(("posts.parquet", 20)) == 80
+    assert size(("posts.parquet", 1)) == 16
+    assert size(("posts.jsonl", 10_000)) == 4096  # parts of a read batch stay rows, not crumbs
+
+    three = _run(
+        posts_file, tmp_path / "out", "--exclude-media", str(exclude_file), "--partitions", "3"
+    )
+    assert three["config"]["partitions"] == 3
+    assert three["counts"] == manifest["counts"]
+    tables = {o["path"]: o["sha256"] for o in three["outputs"]}
+    assert tables == {o["path"]: o["sha256"] for o in manifest["outputs"]}
+
+
+def test_release_memory_is_harmless():
+    """Trimming the C allocator's free memory (after each partition) keeps live data intact."""
+    from pipelines.running import release_memory
+
+    kept = [bytes(range(256)) * 4096 for _ in range(64)]
+    freed = [bytearray(1 << 20) for _ in range(64)]
+    del freed
+    release_memory()
+    release_memory()
+    assert all(k == bytes(range(256)) * 4096 for k in kept)
+
+
 def test_dry_run_checks_and_writes_nothing(posts_file, tmp_path):
     assert _run(posts_file, tmp_path / "out", "--dry-run") is None
     assert not (tmp_path / "out").exists()

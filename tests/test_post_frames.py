@@ -21,6 +21,7 @@ from datagraph.post_frames import (
     split_by_partition,
     tag_counts,
     tag_user_hashes,
+    with_band_values,
 )
 from datagraph.schema import posts_table, validate_post
 
@@ -85,11 +86,27 @@ def test_near_duplicates_are_every_pair_within_the_distance(max_distance, seed):
     rows = band_rows(_frame(records), max_distance)
     expected = _brute_force_losers(records, max_distance)
     assert set(near_duplicate_losers(rows, max_distance)) == expected
-    # Any split into partitions of whole (band, value) buckets gives the same union.
+    # Any split into partitions of whole (band, value) buckets gives the same union, also when
+    # the parts leave the value out and get it back from the phash (as build_graph shuffles them).
     ids = partition_ids(rows, pl.struct("band", "value"), 7)
     parts = split_by_partition(rows, ids, 7)
     union = {p for _, part in parts for p in near_duplicate_losers(part, max_distance)}
     assert union == expected
+    for _, part in parts:
+        restored = with_band_values(part.drop("value"), max_distance)
+        assert restored.select(part.columns).equals(part)
+
+
+@pytest.mark.parametrize("max_distance", (0, 3, 31))
+def test_band_values_are_recomputed_from_the_phash(max_distance):
+    rng = random.Random(max_distance)
+    phashes = [0, 1, 2**63, 2**64 - 1, *(rng.getrandbits(64) for _ in range(50))]
+    frame = pl.DataFrame(
+        {"post_id": [f"p{i}" for i in range(len(phashes))], "created_at": 0},
+        schema_overrides={"created_at": pl.Int64},
+    ).with_columns(pl.Series("media_phash", phashes, pl.UInt64))
+    rows = band_rows(frame, max_distance)
+    assert with_band_values(rows.drop("value"), max_distance).equals(rows)
 
 
 @pytest.mark.parametrize("seed", range(5))
