@@ -190,14 +190,20 @@ class SenseRanker:
         ]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
-        abstract = sum(
-            e
-            for c, e in zip(candidates, exps, strict=True)
-            if self.wordnet.synset(c.synset_id).lexname in ABSTRACT_LEXNAMES
-            and not self.depictable(c.synset_id, self.reaches_taxonomy(c.synset_id))
-            and not (c.alias or (self.taxonomy_is_visual and self.reaches_taxonomy(c.synset_id)))
-        )
+        abstract = sum(e for c, e in zip(candidates, exps, strict=True) if self._abstract(c))
         return abstract / sum(exps)
+
+    def _abstract(self, candidate: Candidate) -> bool:
+        """An abstract-lexname sense that no synonym, taxonomy class or depictable root vouches
+        for (see ``abstract_mass``)."""
+        if candidate.alias:
+            return False
+        if self.wordnet.synset(candidate.synset_id).lexname not in ABSTRACT_LEXNAMES:
+            return False
+        reaches = self.reaches_taxonomy(candidate.synset_id)
+        if self.taxonomy_is_visual and reaches:
+            return False
+        return not self.depictable(candidate.synset_id, reaches)
 
     def depictable(self, synset_id: str, reaches: bool) -> bool:
         """A depictable sense (WordNet.is_depictable) that counts as one here: always for the
