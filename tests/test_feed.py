@@ -25,24 +25,11 @@ from datagraph.feed import (
     read_shards_manifest,
     shuffled,
 )
+from datagraph.schema import TRAINING_EXAMPLE_SCHEMA
 
 NUM_CLASSES = 12
 ROW_GROUP_SIZE = 7
-SHARD_SCHEMA = pa.schema(
-    [
-        pa.field("post_id", pa.string(), nullable=False),
-        ("repeat", pa.int32()),
-        ("media_uri", pa.string()),
-        ("labels", pa.list_(pa.int32())),
-        ("class_ids", pa.list_(pa.int64())),
-        ("label_synsets", pa.list_(pa.string())),
-        ("label_weights", pa.list_(pa.float32())),
-        ("noise_scores", pa.list_(pa.float32())),
-        ("sample_weight", pa.float32()),
-        ("source_hashtags", pa.list_(pa.string())),
-        ("shard", pa.int32()),
-    ]
-)
+SHARD_SCHEMA = TRAINING_EXAMPLE_SCHEMA  # what build_shards writes
 CLASSES = [
     {"index": i, "class_id": 10 + i, "name": f"class_{i}", "synset_id": f"thing{i}.n.01"}
     for i in range(NUM_CLASSES)
