@@ -379,7 +379,8 @@ def build_shards_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--noise-policy",
         help="With --noise: none (default: scores recorded only) | drop:T (labels scoring >= T "
-        "removed before sampling, 0 < T <= 1) | weight (label weight (1/k) * (1 - score)).",
+        "removed before sampling, 0 < T <= 1; drop alone is drop:0.5, the label more likely "
+        "wrong than right) | weight (label weight (1/k) * (1 - score)).",
     )
     parser.add_argument("--exclude-media", help="Evaluation-set media (default: the graph's).")
     parser.add_argument("--near-duplicate-distance", type=int)

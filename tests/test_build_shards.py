@@ -444,6 +444,8 @@ def test_clear_errors(sample_slice, graph, tmp_path):
     assert not (tmp_path / "dry").exists()
     with pytest.raises(ConfigError, match=r"--noise-policy drop:0\.5 needs --noise"):
         _run(sample_slice, graph, tmp_path / "out", "--noise-policy", "drop:0.5")
+    with pytest.raises(ConfigError, match=r"--noise-policy drop:0\.5 needs --noise"):
+        _run(sample_slice, graph, tmp_path / "out", "--noise-policy", "drop")  # the default T
     with pytest.raises(ConfigError, match="needs a threshold in"):
         _run(sample_slice, graph, tmp_path / "out", *_noise_args(graph, "drop:2"))
     with pytest.raises(DatagraphError, match="not a score_noise manifest"):

@@ -7,6 +7,7 @@ import pytest
 
 from datagraph.errors import ConfigError
 from datagraph.labels import (
+    DEFAULT_DROP_THRESHOLD,
     LABEL_MAP_SCHEMA,
     NoisePolicy,
     label_map,
@@ -93,7 +94,9 @@ def test_noise_policy_parses_what_the_command_line_accepts():
     assert NoisePolicy.parse("drop:1") == NoisePolicy("drop", 1.0)
     assert str(NoisePolicy.parse("drop:0.80")) == "drop:0.8"
     assert str(NoisePolicy.parse("drop:0.123456789")) == "drop:0.123456789"  # never rounded
-    for bad in ("drop", "drop:0", "drop:1.5", "drop:x", "drop:nan", "weight:0.5", "cut:0.5"):
+    assert NoisePolicy.parse("drop") == NoisePolicy("drop", DEFAULT_DROP_THRESHOLD)
+    assert str(NoisePolicy.parse("drop")) == "drop:0.5"
+    for bad in ("drop:", "drop:0", "drop:1.5", "drop:x", "drop:nan", "weight:0.5", "cut:0.5"):
         with pytest.raises(ConfigError, match=r"noise policy|threshold"):
             NoisePolicy.parse(bad)
 
