@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python benchmarks/graph.py
 	$(BIN)/python benchmarks/readers.py
 	$(BIN)/python benchmarks/shuffle_bytes.py
+	$(BIN)/python benchmarks/corpus_embedding.py
 	$(BIN)/python benchmarks/pipeline.py --sizes 100000
 
 wordnet: setup

@@ -22,6 +22,12 @@ iterations), so the same counts always give the same vectors. Units outside the 
 have no vector (NaN rows). The vectors are made once per ``CooccurrenceCounts`` (the
 scorer keeps them), not per batch.
 
+Memory and threads. The PPMI matrix is sparse (only pairs counted together can be positive):
+its size follows the pair table, not the vocabulary squared, and the randomized SVD only
+multiplies it by thin dense matrices. The SVD runs on one BLAS thread: every scoring worker
+makes its vectors at the same time, and OpenBLAS threads competing for busy cores made a
+941-unit SVD take 8.8 s instead of 0.3 s on the 2-core development VM (docs/benchmarks.md).
+
 The counts include the scored posts; unlike NPMI, the vectors are not made leave-one-out
 (that would need one SVD per post). Measured on the dev half of HARRISON, correcting each
 label's vector for its own post's pairs changed the AUROC by less than 0.001 (docs/noise.md).
@@ -32,16 +38,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from datagraph.errors import ConfigError
 from datagraph.noise_counts import CooccurrenceCounts
 
 DEFAULT_DIM = 32  # chosen on the dev half of HARRISON (benchmarks/noise.py --explore)
 DEFAULT_MIN_COUNT = 2
-DEFAULT_MAX_VOCABULARY = 8192  # a dense vocabulary x vocabulary float64 matrix: 512 MiB
-EXACT_LIMIT = 2048
+DEFAULT_MAX_VOCABULARY = 65536  # 1.7 s, 199 MiB on 1M Zipf posts (benchmarks/corpus_embedding.py)
+EXACT_LIMIT = 1024
 CONTEXT_POWER = 0.75
 SEED = 0
+BLAS_THREADS = 1  # for the SVD (module docstring); None leaves OpenBLAS its own count
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,8 @@ class CorpusEmbedding:
             return cls(out, dim, 0)
         matrix = _ppmi(counts, vocabulary)
         rank = min(dim, len(vocabulary) - 1)
-        u, s = _top_singular(matrix, rank)
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            u, s = _top_singular(matrix, rank)
         vectors = u * np.sqrt(s)[None, :]
         norms = np.linalg.norm(vectors, axis=1)
         usable = norms > 1e-12  # a unit with no positive PMI in the vocabulary: no vector
@@ -102,8 +112,9 @@ def _vocabulary(unit_counts: np.ndarray, min_count: int, max_vocabulary: int) ->
     return np.sort(codes)
 
 
-def _ppmi(counts: CooccurrenceCounts, vocabulary: np.ndarray) -> np.ndarray:
-    """The dense, symmetric-support PPMI matrix over the vocabulary (float64)."""
+def _ppmi(counts: CooccurrenceCounts, vocabulary: np.ndarray) -> sparse.csr_array:
+    """The symmetric PPMI matrix over the vocabulary, sparse (float64): only pairs counted
+    together can be positive, so memory follows the pair table, not vocabulary squared."""
     size = len(vocabulary)
     position = np.full(len(counts), -1, dtype=np.int64)
     position[vocabulary] = np.arange(size)
@@ -116,27 +127,32 @@ def _ppmi(counts: CooccurrenceCounts, vocabulary: np.ndarray) -> np.ndarray:
     total = float(counts.total_posts)
     smoothed = n**CONTEXT_POWER
     context = total * smoothed / smoothed.sum()
-    matrix = np.zeros((size, size), dtype=np.float64)
     rows, cols, pairs = np.r_[a, b], np.r_[b, a], np.r_[n_ab, n_ab]
     pmi = np.log(pairs * total / (n[rows] * context[cols]))
-    matrix[rows, cols] = np.maximum(pmi, 0.0)
-    return matrix
+    positive = pmi > 0
+    # each (a, b) pair key occurs once, so no entry is summed from two
+    return sparse.csr_array(
+        (pmi[positive], (rows[positive], cols[positive])), shape=(size, size), dtype=np.float64
+    )
 
 
-def _top_singular(matrix: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_singular(matrix: np.ndarray | sparse.sparray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Left singular vectors and values of the ``rank`` largest singular values, each vector's
-    sign fixed (its largest entry positive) so the result does not depend on the solver."""
-    if len(matrix) <= EXACT_LIMIT:
-        u, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    sign fixed (its largest entry positive) so the result does not depend on the solver. The
+    exact path makes the matrix dense (at most ``EXACT_LIMIT`` squared); the randomized one
+    only multiplies it, dense or sparse, by thin dense matrices."""
+    if matrix.shape[0] <= EXACT_LIMIT:
+        dense = matrix.toarray() if sparse.issparse(matrix) else matrix
+        u, s, _ = np.linalg.svd(dense, full_matrices=False)
         u, s = u[:, :rank], s[:rank]
     else:
         rng = np.random.default_rng(SEED)
-        width = min(rank + 16, len(matrix))
+        width = min(rank + 16, matrix.shape[0])
         q, _ = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], width)))
         for _ in range(4):
             q, _ = np.linalg.qr(matrix.T @ q)
             q, _ = np.linalg.qr(matrix @ q)
-        small, s, _ = np.linalg.svd(q.T @ matrix, full_matrices=False)
+        small, s, _ = np.linalg.svd((matrix.T @ q).T, full_matrices=False)
         u, s = (q @ small)[:, :rank], s[:rank]
     largest = np.argmax(np.abs(u), axis=0)
     signs = np.where(u[largest, np.arange(u.shape[1])] < 0, -1.0, 1.0)

@@ -71,6 +71,20 @@ def test_the_randomized_svd_finds_the_exact_top_vectors(monkeypatch):
     assert np.array_equal(u_fast, corpus._top_singular(matrix, 4)[0])  # fixed seed
 
 
+def test_the_sparse_randomized_path_gives_the_exact_vectors(monkeypatch):
+    """Vocabularies above EXACT_LIMIT keep the PPMI matrix sparse: same vectors as dense."""
+    import datagraph.noise_corpus as corpus
+
+    counts = themed_counts()
+    exact = CorpusEmbedding.of(counts, dim=2)
+    assert corpus.sparse.issparse(corpus._ppmi(counts, np.arange(len(counts))))
+    monkeypatch.setattr(corpus, "EXACT_LIMIT", 2)
+    fast = CorpusEmbedding.of(counts, dim=2)
+    assert np.array_equal(np.isnan(exact.vectors), np.isnan(fast.vectors))
+    usable = ~np.isnan(exact.vectors[:, 0])
+    assert fast.vectors[usable] == pytest.approx(exact.vectors[usable], abs=1e-4)
+
+
 def test_vocabulary_cap_keeps_the_most_frequent():
     counts = themed_counts()
     embedding = CorpusEmbedding.of(counts, dim=2, max_vocabulary=4)
