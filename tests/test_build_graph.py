@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from digests import file_digests
 
 from datagraph.errors import ConfigError, InputDataError
 from datagraph.graph import LabelGraph
@@ -148,20 +149,12 @@ def test_outputs_and_graph(built):
     assert "output" not in manifest["config"]
 
 
-def _digests(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def reference(sample_slice, tmp_path_factory) -> tuple[dict, dict[str, str]]:
     output = tmp_path_factory.mktemp("ref") / "out"
     lvis = ROOT / "sample_data" / "lvis_sample_categories.json"
     manifest = _run(sample_slice, output, "--lvis-categories", str(lvis))
-    return manifest, _digests(output)
+    return manifest, file_digests(output)
 
 
 def test_sample_slice_counts_reconcile(reference):
@@ -194,7 +187,7 @@ def test_sample_slice_counts_reconcile(reference):
 def test_same_bytes_on_every_runner(runner_args, sample_slice, reference, tmp_path):
     lvis = ROOT / "sample_data" / "lvis_sample_categories.json"
     _run(sample_slice, tmp_path / "out", "--lvis-categories", str(lvis), *runner_args)
-    assert _digests(tmp_path / "out") == reference[1]
+    assert file_digests(tmp_path / "out") == reference[1]
 
 
 def test_same_bytes_on_dask(sample_slice, reference, tmp_path):
@@ -222,7 +215,7 @@ def test_same_bytes_on_dask(sample_slice, reference, tmp_path):
     finally:
         client.close()
         cluster.close()
-    assert _digests(tmp_path / "out") == reference[1]
+    assert file_digests(tmp_path / "out") == reference[1]
 
 
 def test_partitions_follow_the_input_size_unless_given(posts_file, exclude_file, built, tmp_path):
@@ -332,7 +325,7 @@ def test_engine_free_path_keeps_the_same_posts_and_graph(
     saved = build_graph_from_posts([str(sample_slice)], lvis).graph.save(
         output.parent / "local_graph"
     )
-    digests = {f"graph/{k}": v for k, v in _digests(saved).items()}
+    digests = {f"graph/{k}": v for k, v in file_digests(saved).items()}
     assert digests == {k: v for k, v in reference[1].items() if k.startswith("graph/")}
 
 
@@ -359,4 +352,4 @@ def test_a_killed_run_leaves_no_complete_looking_output_and_a_rerun_gives_the_sa
     leftovers[1].mkdir()
     (leftovers[1] / "nodes.parquet").write_bytes(b"half")
     run(args)
-    assert _digests(out) == reference[1]
+    assert file_digests(out) == reference[1]

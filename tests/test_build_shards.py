@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from digests import file_digests
 
 from datagraph.errors import ConfigError, DatagraphError
 from datagraph.feed import TrainingShards
@@ -32,14 +33,6 @@ SHARD_ARGS = [
     "--webdataset",  # so every same-bytes test below compares the tars too
 ]
 NOISE_THRESHOLD = 0.2  # drops a few percent of the sample's labels, and some whole posts
-
-
-def _digests(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +207,8 @@ def test_same_bytes_on_every_runner(runner_args, noisy, sample_slice, graph, req
     if noisy:
         args += _noise_args(request.getfixturevalue("noise_output"), f"drop:{NOISE_THRESHOLD}")
     manifest = _run(sample_slice, graph, tmp_path / "out", *args)
-    same = {k: v for k, v in _digests(reference[1]).items() if k != "manifest.json"}
-    assert {k: v for k, v in _digests(tmp_path / "out").items() if k != "manifest.json"} == same
+    same = {k: v for k, v in file_digests(reference[1]).items() if k != "manifest.json"}
+    assert {k: v for k, v in file_digests(tmp_path / "out").items() if k != "manifest.json"} == same
     assert manifest["shards"] == reference[0]["shards"]
     assert manifest["sampling"] == reference[0]["sampling"]
     assert manifest["noise"] == reference[0]["noise"]
@@ -246,7 +239,7 @@ def test_same_bytes_on_dask_with_noise(
     finally:
         client.close()
         cluster.close()
-    assert _digests(tmp_path / "out") == _digests(noise_reference[1])
+    assert file_digests(tmp_path / "out") == file_digests(noise_reference[1])
 
 
 def _rows_by_post(manifest: dict, output: Path) -> dict[str, list[dict]]:
@@ -492,4 +485,4 @@ def test_a_killed_run_leaves_no_complete_looking_set_and_a_rerun_gives_the_same_
     (out / "train" / ".part-00003-of-00064.parquet.k1ll3d.tmp").write_bytes(b"PAR1 half")
     (out / ".label_map.parquet.k1ll3d.tmp").write_bytes(b"")
     _run(sample_slice, graph, out, *many)
-    assert _digests(out) == _digests(expected)
+    assert file_digests(out) == file_digests(expected)

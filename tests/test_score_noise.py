@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from digests import file_digests
 
 from datagraph.errors import ConfigError
 from datagraph.noise import NoiseScorer
@@ -42,13 +43,6 @@ def scored(sample_slice, graph, tmp_path_factory) -> tuple[dict, Path]:
     output = tmp_path_factory.mktemp("noise") / "out"
     args = ["--input", str(sample_slice), "--graph", str(graph), "--output", str(output)]
     return run([*args, "--parts", "4", "--quiet"]), output
-
-
-def _digests(directory: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.glob("part-*.parquet"))
-    }
 
 
 def test_counts_reconcile_and_the_vocabulary_was_embedded_first(scored):
@@ -98,7 +92,7 @@ def test_same_bytes_with_two_worker_processes(scored, sample_slice, graph, tmp_p
     args += ["--parts", "4", "--cache-dir", str(output / "embeddings"), "--quiet"]
     args += ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
     rerun = run(args)
-    assert _digests(again) == _digests(output)
+    assert file_digests(again, "part-*.parquet") == file_digests(output, "part-*.parquet")
     assert rerun["model"]["texts_embedded"] == 0  # all cached: nothing to embed again
     assert rerun["counts"] == manifest["counts"]
 
