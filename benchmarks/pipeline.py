@@ -3,7 +3,8 @@
 Usage: python benchmarks/pipeline.py [--pipeline build_graph|build_shards]
                                      [--sizes 100000,1000000] [--engines polars,fnapi1,fnapi2,dask2]
                                      [--workdir DIR] [--repeat 1] [--seed 0] [--timeout SECONDS]
-                                     [--files 8] [--partitions N] [--json FILE]
+                                     [--files 8] [--partitions N] [--shuffle auto|beam|files]
+                                     [--json FILE]
 
 ``--pipeline build_shards`` times build_shards (LVIS sample classes, ``--sampling sqrt``,
 ``--num-shards 64``) on a graph that build_graph makes once per sample (cached in the sample's
@@ -141,7 +142,12 @@ def split_input(data: Path, files: int) -> Path:
 
 
 def pipeline_args(
-    pipeline: str, data: Path, output: Path, files: int = 1, partitions: int | None = None
+    pipeline: str,
+    data: Path,
+    output: Path,
+    files: int = 1,
+    partitions: int | None = None,
+    shuffle: str | None = None,
 ) -> list[str]:
     """The command-line arguments of one run of ``pipeline`` on a sample."""
     if pipeline == "build_shards":
@@ -156,7 +162,7 @@ def pipeline_args(
             "--quiet",
             *([] if partitions is None else ["--partitions", str(partitions)]),
         ]  # fmt: skip
-    return build_graph_args(data, output, files, partitions)
+    return build_graph_args(data, output, files, partitions, shuffle)
 
 
 def ensure_graph(data: Path, files: int) -> None:
@@ -172,7 +178,11 @@ def ensure_graph(data: Path, files: int) -> None:
 
 
 def build_graph_args(
-    data: Path, output: Path, files: int = 1, partitions: int | None = None
+    data: Path,
+    output: Path,
+    files: int = 1,
+    partitions: int | None = None,
+    shuffle: str | None = None,
 ) -> list[str]:
     posts = data / "posts.jsonl" if files == 1 else data / f"parts-{files}" / "*.jsonl"
     return [
@@ -184,6 +194,7 @@ def build_graph_args(
         str(data / "lvis_sample_categories.json"),
         "--quiet",
         *([] if partitions is None else ["--partitions", str(partitions)]),
+        *([] if shuffle is None else ["--shuffle", shuffle]),
     ]
 
 
@@ -194,9 +205,10 @@ def run_child(
     files: int,
     partitions: int | None,
     pipeline: str = "build_graph",
+    shuffle: str | None = None,
 ) -> dict:
     """Run one engine on one sample; returns seconds, counts, outputs and own peak RSS."""
-    args = pipeline_args(pipeline, data, output, files, partitions)
+    args = pipeline_args(pipeline, data, output, files, partitions, shuffle)
     startup, stages = 0.0, {}
     if engine == "polars":
         if pipeline == "build_shards":
@@ -350,6 +362,7 @@ def measure(
     files: int = 1,
     partitions: int | None = None,
     pipeline: str = "build_graph",
+    shuffle: str | None = None,
 ) -> Measurement:
     """Run one engine in a child process; poll its process tree until it exits."""
     shutil.rmtree(output, ignore_errors=True)
@@ -367,6 +380,7 @@ def measure(
         "--pipeline",
         pipeline,
         *([] if partitions is None else ["--partitions", str(partitions)]),
+        *([] if shuffle is None else ["--shuffle", shuffle]),
     ]
     child = subprocess.Popen(
         command,
@@ -534,6 +548,9 @@ def main() -> None:
         "--files", type=int, default=8, help="input files the sample is cut into (1: one file)"
     )
     parser.add_argument("--partitions", type=int, help="build_graph --partitions (its default)")
+    parser.add_argument(
+        "--shuffle", choices=("auto", "beam", "files"), help="build_graph --shuffle (its default)"
+    )
     parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
@@ -542,7 +559,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         result = run_child(
-            args.child, args.data, args.output, args.files, args.partitions, args.pipeline
+            args.child,
+            args.data,
+            args.output,
+            args.files,
+            args.partitions,
+            args.pipeline,
+            args.shuffle,
         )
         print(json.dumps(result))
         return
@@ -572,6 +595,7 @@ def main() -> None:
                     args.files,
                     args.partitions,
                     args.pipeline,
+                    args.shuffle,
                 )
                 runs.append(run)
                 shown = "failed" if run.seconds is None else f"{run.seconds:.1f} s"

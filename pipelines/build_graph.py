@@ -7,7 +7,9 @@ Posts travel as Arrow tables (batches of up to ``READ_BATCH_SIZE`` posts), never
 post. Every grouping step routes each batch's rows to ``--partitions`` key-hash partitions,
 groups the parts of a partition, and applies a rule of ``datagraph.post_frames`` to the whole
 partition; each rule is local to its key, so the partitions' results together are the result
-on all posts. Shuffled parts are zstd-compressed Arrow IPC bytes (``pipelines.io.pack_frame``).
+on all posts. Shuffled parts are zstd-compressed Arrow IPC bytes (``pipelines.io.pack_frame``);
+on single-machine runners they are grouped through spill files in the output directory, not
+through the runner's memory (``pipelines.file_shuffle``, ``--shuffle``).
 Stages:
 
 1. Read: files -> batches of PostRecord columns (``post_frames.post_frame``) + dead letters.
@@ -78,6 +80,12 @@ from datagraph.schema import (
     MAPPING_SCHEMA,
     VOCABULARY_SCHEMA,
     vocabulary_row,
+)
+from pipelines.file_shuffle import (
+    CoGroupByKeyViaFiles,
+    GroupByKeyViaFiles,
+    shuffle_for,
+    spill_directory,
 )
 from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.merge import MergeCombine
@@ -201,14 +209,14 @@ def _keep_first_of_group(group: tuple[int, Iterable[bytes]], step: _Step) -> Ite
 
 
 def _best_per_key(
-    rows: beam.PCollection, step: _Step, partitions: int
+    rows: beam.PCollection, step: _Step, partitions: int, spill: str | None
 ) -> tuple[beam.PCollection, beam.PCollection]:
     """(kept rows, stats): rows grouped by the hash of ``step.key`` into ``partitions``, the
     first ``step.keep`` per key kept."""
     kept = (
         rows
         | f"Route by {step.name}" >> beam.FlatMap(_route_by_key, step.key, partitions)
-        | f"Group by {step.name}" >> beam.GroupByKey()
+        | f"Group by {step.name}" >> GroupByKeyViaFiles(spill, step.name)
         | f"Drop {step.reason}" >> beam.FlatMap(_keep_first_of_group, step)
     )
     split = split_events(kept, f"After {step.name}", ("rows", "stats"))
@@ -293,17 +301,20 @@ class Deduplicate(beam.PTransform):
     """The five checks of ``datagraph.dedup`` in order on partitions of post batches (each rule
     applied by ``datagraph.post_frames``); outputs kept post batches and stats."""
 
-    def __init__(self, config: BuildGraphConfig):
+    def __init__(self, config: BuildGraphConfig, spill: str | None = None):
         super().__init__()
         self.config = config
+        self.spill = spill
 
     def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         k = self.config.near_duplicate_distance
         parts = self.config.partitions
+        spill = self.spill
         rows, id_stats = _best_per_key(
             rows,
             _Step("post_id", _by_post_id, "duplicate_post_id", order=sort_by_row_order),
             parts,
+            spill,
         )
         stats = [id_stats]
         if self.config.exclude_media:
@@ -314,7 +325,7 @@ class Deduplicate(beam.PTransform):
             stats.append(excluded["stats"])
             rows = excluded["rows"]
         sha_step = _Step("sha256", _by_sha256, "duplicate_media", drop=("media_sha256",))
-        rows, sha_stats = _best_per_key(rows, sha_step, parts)
+        rows, sha_stats = _best_per_key(rows, sha_step, parts, spill)
         stats.append(sha_stats)
 
         # Near duplicates: losers found per band bucket. Each row first gets its "home", the
@@ -324,7 +335,7 @@ class Deduplicate(beam.PTransform):
         losers = (
             rows
             | "Bands" >> beam.FlatMap(route_bands, k, parts)
-            | "Group bands" >> beam.GroupByKey()
+            | "Group bands" >> GroupByKeyViaFiles(spill, "bands")
             | "Near duplicates" >> beam.FlatMap(_near_duplicate_ids, k)
             | "Losers home" >> beam.FlatMap(route_home, parts)
         )
@@ -342,7 +353,7 @@ class Deduplicate(beam.PTransform):
                 >> beam.FlatMap(lambda f: route_home(_frame(f).drop("media_phash"), parts)),
                 "losers": losers,
             }
-            | "Join losers" >> beam.CoGroupByKey()
+            | "Join losers" >> CoGroupByKeyViaFiles(spill, "losers")
             | "Drop near duplicates and spam" >> beam.FlatMap(_drop_losers_keep_first, spam_step)
         )
         spam = split_events(spam, "After user tag set", ("rows", "stats"))
@@ -432,9 +443,13 @@ def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]
 
 
 # --- pipeline --------------------------------------------------------------------------------
-def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: list[str]) -> None:
+def build_pipeline(
+    pipeline: beam.Pipeline, config: BuildGraphConfig, files: list[str], spill: str | None = None
+) -> None:
     """Add the build_graph stages to ``pipeline``; outputs go to ``config.output``. Without
-    ``config.partitions`` the input's size decides (``options.partitions_for_inputs``)."""
+    ``config.partitions`` the input's size decides (``options.partitions_for_inputs``). With
+    ``spill`` (a directory) the grouping steps of posts go through files there
+    (``pipelines.file_shuffle``), else through the runner."""
     inputs = input_info(files)
     config = with_partitions(config, inputs)
     out = config.output
@@ -446,7 +461,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
         | "Read" >> beam.ParDo(ReadPostsFn(READ_BATCH_SIZE))
     )
     read = split_events(read, "Read", ("rows", "dead", "stats"))
-    kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
+    kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config, spill)
 
     mapped = (
         kept
@@ -462,9 +477,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildGraphConfig, files: lis
     )
     labels = (
         {"synsets": mapped["synsets"], "posts": post_tags}
-        | "Join tags" >> beam.CoGroupByKey()
+        | "Join tags" >> CoGroupByKeyViaFiles(spill, "tags")
         | "Post synsets" >> beam.FlatMap(_label_rows, parts)
-        | "Group posts" >> beam.GroupByKey()
+        | "Group posts" >> GroupByKeyViaFiles(spill, "labels")
         | "Count labels" >> beam.FlatMap(_label_counts, config.max_labels_per_post)
     )
     labels = split_events(labels, "Labels", ("synset_counts", "cooccurrence", "stats"))
@@ -629,8 +644,12 @@ def run(argv: list[str]) -> dict | None:
         return None
     prepare_output(Path(config.output))
     started = time.monotonic()
-    with LiveProgress(args, runner, "build_graph") as progress:
-        result = run_beam(options, lambda p: build_pipeline(p, config, files), runner)
+    shuffle = shuffle_for(args.shuffle, runner)
+    with (
+        LiveProgress(args, runner, "build_graph") as progress,
+        spill_directory(Path(config.output), shuffle) as spill,
+    ):
+        result = run_beam(options, lambda p: build_pipeline(p, config, files, spill), runner)
         progress()
     manifest = json.loads((Path(config.output) / "manifest.json").read_text())
     check_metrics(result, manifest)

@@ -72,6 +72,7 @@ from datagraph.shards import (
 from datagraph.webdataset import tar_members, tar_path, webdataset_tar
 from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
 from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn, route
+from pipelines.file_shuffle import CoGroupByKeyViaFiles, shuffle_for, spill_directory
 from pipelines.io import WriteTable, pack_frame, unpack_frame
 from pipelines.options import (
     BuildShardsConfig,
@@ -308,10 +309,15 @@ def _dense(sparse: tuple[np.ndarray, np.ndarray], size: int, dtype) -> np.ndarra
 
 # --- pipeline --------------------------------------------------------------------------------
 def build_pipeline(
-    pipeline: beam.Pipeline, config: BuildShardsConfig, files: list[str], context: dict
+    pipeline: beam.Pipeline,
+    config: BuildShardsConfig,
+    files: list[str],
+    context: dict,
+    spill: str | None = None,
 ) -> None:
     """Add the build_shards stages to ``pipeline``; ``context`` is what the driver prepared
-    (taxonomy size, label map info, graph info, inputs)."""
+    (taxonomy size, label map info, graph info, inputs). With ``spill`` (a directory) the
+    grouping steps of posts go through files there (``pipelines.file_shuffle``)."""
     keys = config.num_shards + (config.val_shards if config.with_validation else 0)
     size = context["taxonomy_size"]
     read = (
@@ -321,7 +327,7 @@ def build_pipeline(
         | "Read" >> beam.ParDo(ReadPostsFn(READ_BATCH_SIZE, carry=("media_uri",)))
     )
     read = split_events(read, "Read", ("rows", "dead", "stats"))
-    kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config)
+    kept, dedup_stats = read["rows"] | "Deduplicate" >> Deduplicate(config, spill)
     to_label = kept
     if config.noise is not None:  # a join by key, not a side input (see the module docstring)
         parts = config.partitions
@@ -332,7 +338,9 @@ def build_pipeline(
             | "Read noise" >> beam.FlatMap(_read_noise_part, parts)
         )
         posts = kept | "Route posts by id" >> beam.FlatMap(_route_posts, parts)
-        to_label = {"posts": posts, "noise": noise} | "Join noise" >> beam.CoGroupByKey()
+        to_label = {"posts": posts, "noise": noise} | "Join noise" >> CoGroupByKeyViaFiles(
+            spill, "noise"
+        )
     labelled = to_label | "Label" >> beam.ParDo(LabelPostsFn(config, size))
     labelled = split_events(labelled, "Labelled", ("rows", "hist", "stats"))
 
@@ -347,7 +355,7 @@ def build_pipeline(
     plans = histograms | "To every shard" >> beam.FlatMap(_broadcast, keys)
     written = (
         {"plan": plans, "rows": labelled["rows"]}
-        | "Join shards" >> beam.CoGroupByKey()
+        | "Join shards" >> CoGroupByKeyViaFiles(spill, "shards", inline=("plan",))
         | "Write shards" >> beam.ParDo(WriteShardFn(config))
     )
     written = split_events(written, "Written", ("shard", "after", "stats"))
@@ -611,8 +619,14 @@ def run(argv: list[str]) -> dict | None:
             "parts": [str(path) for path in noise.parts],
         }
     options = PipelineOptions(beam_args)
-    with LiveProgress(args, runner, "build_shards") as progress:
-        result = run_beam(options, lambda p: build_pipeline(p, config, files, context), runner)
+    shuffle = shuffle_for(args.shuffle, runner)
+    with (
+        LiveProgress(args, runner, "build_shards") as progress,
+        spill_directory(out, shuffle) as spill,
+    ):
+        result = run_beam(
+            options, lambda p: build_pipeline(p, config, files, context, spill), runner
+        )
         progress()
     manifest = json.loads((out / "manifest.json").read_text())
     check_metrics(result, manifest)

@@ -138,9 +138,23 @@ def build_graph_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--aliases", action="append", default=[], help="Alias file; repeat.")
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
+    add_shuffle_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
     parser.add_argument("--quiet", action="store_true", help="No progress line or summary.")
     return parser
+
+
+def add_shuffle_argument(parser: argparse.ArgumentParser) -> None:
+    """``--shuffle``: how grouping steps of posts move their rows (pipelines.file_shuffle)."""
+    parser.add_argument(
+        "--shuffle",
+        choices=("auto", "beam", "files"),
+        default="auto",
+        help="How grouping steps move posts: files (spilled to a hidden directory in --output, "
+        "then read back per partition: memory bounded on single-machine runners), beam (the "
+        "runner's own shuffle), auto (default: files on FnApiRunner/DirectRunner, else beam). "
+        "The outputs are the same bytes either way.",
+    )
 
 
 def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.Namespace, list]:
@@ -387,6 +401,7 @@ def build_shards_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-per-user-tagset", type=int)
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
+    add_shuffle_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
     parser.add_argument("--quiet", action="store_true", help="No progress line or summary.")
     return parser

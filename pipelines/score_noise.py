@@ -73,8 +73,15 @@ from datagraph.noise_files import (
 )
 from datagraph.schema import DEAD_LETTER_SCHEMA
 from pipelines.build_shards import read_graph_manifest
+from pipelines.file_shuffle import GroupByKeyViaFiles, shuffle_for, spill_directory
 from pipelines.io import WriteTable
-from pipelines.options import RUNNER_ALIASES, _absolute, check_flink_options, runner_name
+from pipelines.options import (
+    RUNNER_ALIASES,
+    _absolute,
+    add_shuffle_argument,
+    check_flink_options,
+    runner_name,
+)
 from pipelines.running import (
     LiveProgress,
     check_metrics,
@@ -127,6 +134,7 @@ def parse_args(argv: list[str]) -> tuple[ScoreNoiseConfig, argparse.Namespace, l
     parser.add_argument("--cache-dir", help="Embedding cache (default: <output>/embeddings).")
     parser.add_argument("--parts", type=int, default=DEFAULT_PARTS, help="Output part files.")
     parser.add_argument("--runner", default="FnApiRunner")
+    add_shuffle_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
     parser.add_argument("--quiet", action="store_true", help="No progress line or summary.")
     args, beam_args = parser.parse_known_args(argv)
@@ -473,15 +481,21 @@ def reconcile(stats: dict[str, int]) -> dict[str, Any]:
 
 
 def build_score_pipeline(
-    pipeline: beam.Pipeline, config: ScoreNoiseConfig, files: list[str], context: dict
+    pipeline: beam.Pipeline,
+    config: ScoreNoiseConfig,
+    files: list[str],
+    context: dict,
+    spill: str | None = None,
 ) -> None:
-    """Pipeline 2: posts by partition -> scored part files, dead letters, manifest."""
+    """Pipeline 2: posts by partition -> scored part files, dead letters, manifest. With
+    ``spill`` (a directory) the partitions are gathered through files there
+    (``pipelines.file_shuffle``)."""
     read = read_events(pipeline, files, ("posts", "dead", "stats"))
     parts = config.parts
     scored = split_events(
         read["posts"]
         | "Route posts" >> beam.FlatMap(route_posts, parts)
-        | "Gather partitions" >> beam.GroupByKey()
+        | "Gather partitions" >> GroupByKeyViaFiles(spill, "partitions")
         | "Score" >> beam.ParDo(ScoreFn(config)),
         "Scored",
         ("part", "stats"),
@@ -547,9 +561,10 @@ def run(argv: list[str]) -> dict | None:
             **json.loads((out / TAG_TOTAL).read_text()),
             "files": [_file_info(out, f"{name}.parquet") for name in (TAG_COUNTS, TAG_PAIRS)],
         }
-        result = run_beam(
-            options, lambda p: build_score_pipeline(p, config, files, context), runner
-        )
+        with spill_directory(out, shuffle_for(args.shuffle, runner)) as spill:
+            result = run_beam(
+                options, lambda p: build_score_pipeline(p, config, files, context, spill), runner
+            )
         progress()
     manifest = json.loads((out / "manifest.json").read_text())
     check_metrics(result, manifest)

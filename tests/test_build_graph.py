@@ -181,8 +181,16 @@ def test_sample_slice_counts_reconcile(reference):
         ["--runner", "FnApiRunner"],
         ["--runner", "DirectRunner"],
         ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+        [
+            *("--runner", "FnApiRunner", "--shuffle", "beam"),
+            *("--direct_num_workers", "2", "--direct_running_mode", "multi_processing"),
+        ],
+        [
+            *("--runner", "PortableRunner", "--job_endpoint=embed"),
+            *("--environment_type=LOOPBACK", "--shuffle", "files"),
+        ],
     ],
-    ids=["fnapi-rerun", "direct", "portable"],
+    ids=["fnapi-rerun", "direct", "portable", "fnapi-2-workers-beam-shuffle", "portable-files"],
 )
 def test_same_bytes_on_every_runner(runner_args, sample_slice, reference, tmp_path):
     lvis = ROOT / "sample_data" / "lvis_sample_categories.json"
