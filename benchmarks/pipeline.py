@@ -161,6 +161,7 @@ def pipeline_args(
             "--num-shards", "64",
             "--quiet",
             *([] if partitions is None else ["--partitions", str(partitions)]),
+            *([] if shuffle is None else ["--shuffle", shuffle]),
         ]  # fmt: skip
     return build_graph_args(data, output, files, partitions, shuffle)
 

@@ -91,6 +91,7 @@ from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.merge import MergeCombine
 from pipelines.options import (
     BuildGraphConfig,
+    BuildShardsConfig,
     parse_build_graph_args,
     partitions_for_inputs,
     runner_name,
@@ -514,9 +515,12 @@ def build_pipeline(
     )
 
 
-def with_partitions(config: BuildGraphConfig, inputs: list[dict]) -> BuildGraphConfig:
-    """The config with its partition count set: ``--partitions``, else one from the size of the
-    input files (``running.input_info``), which the manifest then records."""
+def with_partitions(
+    config: BuildGraphConfig | BuildShardsConfig, inputs: list[dict]
+) -> BuildGraphConfig | BuildShardsConfig:
+    """The config (build_graph's or build_shards') with its partition count set:
+    ``--partitions``, else one from the size of the input files (``running.input_info``),
+    which the manifest then records."""
     if config.partitions is not None:
         return config
     return replace(config, partitions=partitions_for_inputs(inputs))

@@ -71,7 +71,13 @@ from datagraph.shards import (
 )
 from datagraph.webdataset import tar_members, tar_path, webdataset_tar
 from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
-from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn, route
+from pipelines.build_graph import (
+    READ_BATCH_SIZE,
+    Deduplicate,
+    ReadPostsFn,
+    route,
+    with_partitions,
+)
 from pipelines.file_shuffle import CoGroupByKeyViaFiles, shuffle_for, spill_directory
 from pipelines.io import WriteTable, pack_frame, unpack_frame
 from pipelines.options import (
@@ -578,6 +584,8 @@ def run(argv: list[str]) -> dict | None:
     graph_manifest, graph_sha = read_graph_manifest(first.graph)
     config, args, beam_args = parse_build_shards_args(argv, graph_manifest.get("config"))
     files = expand_inputs(list(config.inputs))
+    inputs = input_info(files)
+    config = with_partitions(config, inputs)
     taxonomy = load_taxonomy(config.taxonomy, config.taxonomy_path)
     runner = runner_name(beam_args)
     started = time.monotonic()
@@ -603,7 +611,7 @@ def run(argv: list[str]) -> dict | None:
     write_atomic(out / LABEL_MAP_FILE, lambda handle: handle.write(data))
     context = {
         "taxonomy_size": len(taxonomy),
-        "inputs": input_info(files),
+        "inputs": inputs,
         "graph": {"path": config.graph, "manifest_sha256": graph_sha},
         "labels": {"source": source, "tags": labels.num_rows},
         "label_map": {

@@ -26,7 +26,7 @@ RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
 DEFAULT_RUNNER = "FnApiRunner"
 DEFAULT_MIN_POSTS = 1
 DEFAULT_MIN_USERS = 1
-DEFAULT_PARTITIONS = 16  # build_shards' default; the fewest build_graph picks by itself
+DEFAULT_PARTITIONS = 16  # the fewest partitions build_graph and build_shards pick by themselves
 # build_graph without --partitions: one partition per this many bytes of uncompressed text input
 # (about 62,500 posts of JSON lines, what 16 partitions held at 1M posts), at least 16 and at
 # most MAX_AUTO_PARTITIONS (each 65,536-post read batch is cut into one part per partition, so
@@ -291,7 +291,7 @@ class BuildShardsConfig:
     exclude_media: str | None = None
     near_duplicate_distance: int = DEFAULT_MAX_DISTANCE
     keep_per_user_tagset: int = DEFAULT_KEEP_PER_USER_TAGSET
-    partitions: int = DEFAULT_PARTITIONS
+    partitions: int | None = None  # None: from the input's size (``partitions_for_inputs``)
 
     def check(self) -> None:
         """Raise ConfigError for values no run can use."""
@@ -304,7 +304,8 @@ class BuildShardsConfig:
             raise ConfigError("--val-fraction must be in [0, 1)")
         if not 0 <= self.seed < 2**63:
             raise ConfigError("--seed must be a non-negative integer below 2**63")
-        if self.min_class_count < 0 or self.row_group_size < 1 or self.partitions < 1:
+        too_few_partitions = self.partitions is not None and self.partitions < 1
+        if self.min_class_count < 0 or self.row_group_size < 1 or too_few_partitions:
             raise ConfigError(
                 "--min-class-count must be >= 0, --row-group-size and --partitions >= 1"
             )
@@ -399,7 +400,13 @@ def build_shards_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exclude-media", help="Evaluation-set media (default: the graph's).")
     parser.add_argument("--near-duplicate-distance", type=int)
     parser.add_argument("--keep-per-user-tagset", type=int)
-    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        help="Key-hash partitions of every grouping step, as build_graph's (default: from the "
+        f"input's size, one per {PARTITION_INPUT_BYTES // 2**20} MiB of text, "
+        f"{DEFAULT_PARTITIONS} to {MAX_AUTO_PARTITIONS}).",
+    )
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
     add_shuffle_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")

@@ -192,14 +192,25 @@ def test_sampling_section_reports_histograms_and_errors(reference):
     ("runner_args", "noisy"),
     [
         (["--runner", "FnApiRunner"], False),
-        (["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "3"], False),
+        (
+            [
+                *("--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "3"),
+                *("--shuffle", "beam"),
+            ],
+            False,
+        ),
         (["--runner", "FnApiRunner", "--direct_num_workers=2", "--partitions", "5"], True),
         (
             ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
             False,
         ),
     ],
-    ids=["fnapi-rerun", "fnapi-other-partitions", "fnapi-noise-other-partitions", "portable"],
+    ids=[
+        "fnapi-rerun",
+        "fnapi-other-partitions-beam-shuffle",
+        "fnapi-noise-other-partitions",
+        "portable",
+    ],
 )
 def test_same_bytes_on_every_runner(runner_args, noisy, sample_slice, graph, request, tmp_path):
     reference = request.getfixturevalue("noise_reference" if noisy else "reference")
