@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +91,9 @@ from pipelines.io import WriteTable, pack_frame, table_from_rows, unpack_frame
 from pipelines.merge import MergeCombine
 from pipelines.options import (
     BuildGraphConfig,
-    BuildShardsConfig,
     parse_build_graph_args,
-    partitions_for_inputs,
     runner_name,
+    with_partitions,
 )
 from pipelines.running import (
     LiveProgress,
@@ -513,17 +512,6 @@ def build_pipeline(
         | "Together" >> beam.GroupByKey()
         | "Finalize" >> beam.ParDo(FinalizeFn(config, inputs))
     )
-
-
-def with_partitions(
-    config: BuildGraphConfig | BuildShardsConfig, inputs: list[dict]
-) -> BuildGraphConfig | BuildShardsConfig:
-    """The config (build_graph's or build_shards') with its partition count set:
-    ``--partitions``, else one from the size of the input files (``running.input_info``),
-    which the manifest then records."""
-    if config.partitions is not None:
-        return config
-    return replace(config, partitions=partitions_for_inputs(inputs))
 
 
 # --- 6. finalize -----------------------------------------------------------------------------

@@ -71,13 +71,7 @@ from datagraph.shards import (
 )
 from datagraph.webdataset import tar_members, tar_path, webdataset_tar
 from pipelines.build_graph import MANIFEST_FORMAT_VERSION as GRAPH_MANIFEST_VERSION
-from pipelines.build_graph import (
-    READ_BATCH_SIZE,
-    Deduplicate,
-    ReadPostsFn,
-    route,
-    with_partitions,
-)
+from pipelines.build_graph import READ_BATCH_SIZE, Deduplicate, ReadPostsFn, route
 from pipelines.file_shuffle import CoGroupByKeyViaFiles, shuffle_for, spill_directory
 from pipelines.io import WriteTable, pack_frame, unpack_frame
 from pipelines.options import (
@@ -85,6 +79,7 @@ from pipelines.options import (
     build_shards_parser,
     parse_build_shards_args,
     runner_name,
+    with_partitions,
 )
 from pipelines.running import (
     LiveProgress,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,6 +102,17 @@ def _check_shared(config: BuildGraphConfig | BuildShardsConfig) -> None:
             f"--taxonomy {config.taxonomy} needs its file: --taxonomy-path (or, for LVIS, "
             "--lvis-categories lvis_v1_val.json)"
         )
+
+
+def with_partitions(
+    config: BuildGraphConfig | BuildShardsConfig, inputs: list[dict]
+) -> BuildGraphConfig | BuildShardsConfig:
+    """The config (build_graph's or build_shards') with its partition count set:
+    ``--partitions``, else one from the size of the input files (``running.input_info``),
+    which the manifest then records."""
+    if config.partitions is not None:
+        return config
+    return replace(config, partitions=partitions_for_inputs(inputs))
 
 
 def build_graph_parser() -> argparse.ArgumentParser:
