@@ -242,24 +242,31 @@ def band_rows(frame: pl.DataFrame, max_distance: int, carry: tuple[str, ...] = (
         "post_id", "created_at", "media_phash", *carry
     )
     phash = with_phash["media_phash"].to_numpy().astype(np.uint64)
-    parts, shift = [], 0
-    for index, width in enumerate(band_widths(max_distance)):
-        value = (phash >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+    shifts, masks = _band_layout(max_distance)
+    parts = []
+    for index, (shift, mask) in enumerate(zip(shifts, masks, strict=True)):
+        value = (phash >> shift) & mask
         parts.append(
             with_phash.with_columns(
                 pl.lit(index, pl.Int32).alias("band"), pl.Series("value", value, pl.UInt64)
             )
         )
-        shift += width
     return pl.concat(parts)
+
+
+def _band_layout(max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, mask) of each band of ``band_widths``: band i is ``(phash >> shift[i]) &
+    mask[i]``, the bands taking the phash's bits from the lowest up."""
+    widths = band_widths(max_distance)
+    shifts = np.cumsum([0, *widths[:-1]]).astype(np.uint64)
+    masks = np.array([(1 << width) - 1 for width in widths], dtype=np.uint64)
+    return shifts, masks
 
 
 def with_band_values(rows: pl.DataFrame, max_distance: int) -> pl.DataFrame:
     """``band_rows`` whose value column was left out (to shuffle fewer bytes) with it again: the
     band's bits of each row's phash, as ``band_rows`` computes them."""
-    widths = band_widths(max_distance)
-    shifts = np.cumsum([0, *widths[:-1]]).astype(np.uint64)
-    masks = np.array([(1 << width) - 1 for width in widths], dtype=np.uint64)
+    shifts, masks = _band_layout(max_distance)
     band = rows["band"].to_numpy().astype(np.int64)
     phash = rows["media_phash"].to_numpy().astype(np.uint64)
     value = (phash >> shifts[band]) & masks[band]
