@@ -25,8 +25,9 @@ scorer keeps them), not per batch.
 Memory and threads. The PPMI matrix is sparse (only pairs counted together can be positive):
 its size follows the pair table, not the vocabulary squared, and the randomized SVD only
 multiplies it by thin dense matrices. The SVD runs on one BLAS thread: every scoring worker
-makes its vectors at the same time, and OpenBLAS threads competing for busy cores made a
-941-unit SVD take 8.8 s instead of 0.3 s on the 2-core development VM (docs/benchmarks.md).
+makes its vectors at the same time, and OpenBLAS threads competing for busy cores made the
+SVD of 8,192 units take 7.2 s instead of 0.42 s on the 2-core development VM
+(benchmarks/corpus_embedding.py, docs/benchmarks.md).
 
 The counts include the scored posts; unlike NPMI, the vectors are not made leave-one-out
 (that would need one SVD per post). Measured on the dev half of HARRISON, correcting each
