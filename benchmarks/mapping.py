@@ -15,7 +15,9 @@ the same normalized form and projected onto the taxonomy the same way):
   (e) speed: distinct tags per second of a fresh HashtagMapper (WordNet and word model loaded,
       caches empty; with --embeddings, the embedding cache warm) over HARRISON's distinct tags
       plus the LVIS round-trip tags.
-Options: --embeddings CACHE_DIR ranks with the sentence embedder; --max-abstract-mass and
+Options: --embeddings CACHE_DIR ranks with the sentence embedder; --corpus-context (with
+--embeddings) also with each tag's co-occurrence neighbours in harrison_posts_dev.tsv
+(datagraph.corpus_context); --max-abstract-mass and
 --max-adjective-share set the mapper's gates; --gold-half dev|test scores one half of the
 gold (odd / even rows).
 """
@@ -54,6 +56,24 @@ class FirstVisualSense:
 def harrison_posts(data: Path) -> list[list[str]]:
     lines = (data / "harrison" / "harrison_posts_dev.tsv").read_text(encoding="utf-8").splitlines()
     return [line.split("\t")[2].split() for line in lines[1:]]
+
+
+def harrison_neighbours(data: Path):
+    """Corpus neighbours of every canonical tag of harrison_posts_dev.tsv (the posts the gold's
+    tags come from, as a pipeline would count its own corpus)."""
+    from datagraph.corpus_context import TagNeighbours
+    from datagraph.normalize import default_normalizer
+
+    posts = harrison_posts(data)
+    normalizer = default_normalizer()
+    distinct = sorted({tag for tags in posts for tag in tags})
+    canonical = {
+        tag: norm.canonical if norm.usable else None
+        for tag, norm in zip(distinct, normalizer.normalize_many(distinct), strict=True)
+    }
+    return TagNeighbours.from_tag_lists(
+        sorted({canonical[tag] for tag in tags if canonical[tag]}) for tags in posts
+    )
 
 
 def ours(mapper, tags: list[str]) -> list[tuple[str | None, int | None]]:
@@ -152,6 +172,11 @@ def main() -> None:
         metavar="CACHE_DIR",
         help="rank with the default sentence embedder, caching vectors in CACHE_DIR",
     )
+    parser.add_argument(
+        "--corpus-context",
+        action="store_true",
+        help="with --embeddings: rank with each tag's HARRISON co-occurrence neighbours",
+    )
     parser.add_argument("--max-abstract-mass", type=float, default=None)
     parser.add_argument("--max-adjective-share", type=float, default=None)
     parser.add_argument("--gold-half", choices=("all", "dev", "test"), default="all")
@@ -171,6 +196,10 @@ def main() -> None:
         from datagraph.embeddings import TextEmbedder
 
         options["embedder"] = TextEmbedder(cache_dir=args.embeddings)
+    if args.corpus_context:
+        if args.embeddings is None:
+            raise SystemExit("--corpus-context needs --embeddings CACHE_DIR")
+        options["corpus"] = harrison_neighbours(args.data)
     if args.max_abstract_mass is not None:
         options["max_abstract_mass"] = args.max_abstract_mass
     if args.max_adjective_share is not None:

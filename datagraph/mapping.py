@@ -13,7 +13,9 @@ For each tag (vocabulary first: each distinct canonical form is looked up and ra
      (LVIS "mouse" -> the computer mouse), which are added as alias candidates;
    - ``head_noun``: for a modifier + noun tag that is no lemma, the senses of the longest
      trailing word run that is ("red lip" -> lip), with confidence scaled by
-     ``head_noun_factor``.
+     ``head_noun_factor``. A one-word tag with no noun sense is first cut in two common words
+     (``Segmenter.split_in_two``: the segmenter keeps "streetart" and "longhair" whole because
+     web text has them as words), so "streetart" -> art and "longhair" -> hair.
    Named entities other than places (instance synsets: "nike" the goddess, "crane" the poet,
    "grus" the constellation) are dropped: ``named_entity`` when nothing else is left. Places
    (japan.n.01) stay. No sense at all: ``no_noun_sense``.
@@ -21,6 +23,9 @@ For each tag (vocabulary first: each distinct canonical form is looked up and ra
    an ``embedder`` (datagraph.embeddings.TextEmbedder), the ranking also uses the cosine of the
    tag and each candidate's lemmas + gloss; every distinct tag and synset text of a ``map`` call
    is embedded once, in one batch, and cached (on disk too, with the embedder's cache_dir).
+   With a ``corpus`` (datagraph.corpus_context.TagNeighbours, which needs the embedder), each
+   candidate is also compared with the tag's corpus neighbours: still one mapping per distinct
+   tag, now by how the corpus uses it (#model beside #fashion is a fashion model).
    Below ``min_confidence``: ``low_confidence``.
 4. Project the synset onto the taxonomy (``project``): itself if it is a class, else the nearest
    class among its hypernym ancestors, climbing at most ``max_climb`` steps and never to a class
@@ -38,8 +43,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
+from datagraph.corpus_context import TagNeighbours
 from datagraph.embeddings import TextEmbedder, cosine
 from datagraph.errors import ConfigError, TaxonomyError, location
 from datagraph.morphology import plural_candidates
@@ -91,7 +98,13 @@ class HashtagMapper:
         embedder: TextEmbedder | None = None,
         max_abstract_mass: float = 0.7,
         max_adjective_share: float = 0.7,
+        corpus: TagNeighbours | None = None,
     ):
+        if corpus is not None and embedder is None:
+            raise ConfigError(
+                "a corpus context needs an embedder: HashtagMapper(corpus=..., "
+                "embedder=TextEmbedder(...))"
+            )
         self.wordnet = wordnet or WordNet.load()
         self.taxonomy = (
             load_taxonomy(taxonomy, wordnet=self.wordnet) if isinstance(taxonomy, str) else taxonomy
@@ -119,7 +132,9 @@ class HashtagMapper:
         )
         self._cache: dict[str, TagMapping] = {}
         self.embedder = embedder
+        self.corpus = corpus
         self._similarity: dict[tuple[str, str], float] = {}
+        self._corpus_similarity: dict[tuple[str, str], float] = {}
 
     # --- public ---------------------------------------------------------------------------
     def map(
@@ -180,9 +195,33 @@ class HashtagMapper:
         texts = [canonical for canonical, _ in pairs]
         texts += [self.ranker.synset_text(synset) for _, synset in pairs]
         vectors = self.embedder.embed(texts)
-        similarities = cosine(vectors[: len(pairs)], vectors[len(pairs) :])
+        tag_vectors, synset_vectors = vectors[: len(pairs)], vectors[len(pairs) :]
+        similarities = cosine(tag_vectors, synset_vectors)
         for pair, value in zip(pairs, similarities.tolist(), strict=True):
             self._similarity[pair] = value
+        if self.corpus is not None:
+            context = self._context_vectors(sorted({canonical for canonical, _ in pairs}))
+            for index, (canonical, synset) in enumerate(pairs):
+                vector = context.get(canonical)
+                value = 0.0 if vector is None else float(vector @ synset_vectors[index])
+                self._corpus_similarity[(canonical, synset)] = value
+
+    def _context_vectors(self, canonicals: list[str]) -> dict[str, np.ndarray]:
+        """Unit vector of the PMI-weighted sum of each tag's corpus neighbours' embeddings."""
+        neighbours = {c: self.corpus.of(c) for c in canonicals}
+        texts = sorted({name for found in neighbours.values() for name, _ in found})
+        if not texts:
+            return {}
+        by_text = dict(zip(texts, self.embedder.embed(texts), strict=True))
+        context = {}
+        for canonical, found in neighbours.items():
+            if not found:
+                continue
+            total = sum(weight * by_text[name] for name, weight in found)
+            norm = float(np.linalg.norm(total))
+            if norm > 0 and math.isfinite(norm):
+                context[canonical] = total / norm
+        return context
 
     def project(self, synset_id: str) -> TaxonomyClass | None:
         """The class of the taxonomy a synset lands in (itself or a near hypernym), or None."""
@@ -209,7 +248,13 @@ class HashtagMapper:
             if any((tag.canonical, c.synset_id) not in self._similarity for c in candidates):
                 self._embed_pending([tag])
             candidates = [
-                replace(c, similarity=self._similarity[(tag.canonical, c.synset_id)])
+                replace(
+                    c,
+                    similarity=self._similarity[(tag.canonical, c.synset_id)],
+                    corpus_similarity=self._corpus_similarity.get(
+                        (tag.canonical, c.synset_id), 0.0
+                    ),
+                )
                 for c in candidates
             ]
         ranked = self.ranker.rank(candidates, context)
@@ -251,6 +296,11 @@ class HashtagMapper:
         if found or aliases:
             merged = self._merge(found, aliases)
             return merged, "lemma" if merged else "named_entity"
+        if len(tokens) == 1:
+            tokens = tuple(self.normalizer.segmenter.split_in_two(tokens[0]) or tokens)
+            found = self._lemma_candidates(" ".join(tokens)) if len(tokens) > 1 else []
+            if found:
+                return self._merge(found, []), "lemma"
         for start in range(1, len(tokens)):
             head = " ".join(tokens[start:])
             found = self._lemma_candidates(head)

@@ -160,6 +160,42 @@ class Segmenter:
     def knows(self, word: str) -> bool:
         return word in self._unigram
 
+    def split_in_two(
+        self, word: str, min_part: int = 3, min_log_probability: float = -5.0
+    ) -> list[str] | None:
+        """The likeliest cut of one known word into two known words, or None.
+
+        ``segment`` keeps a run whole when the word list knows it as one word: web text has
+        "streetart" and "longhair" as tokens of their own. A caller that finds no meaning for
+        the whole word (no WordNet noun) can ask for its parts instead:
+
+        >>> default_segmenter().split_in_two("streetart")
+        ['street', 'art']
+
+        Both parts must be common words: at least ``min_part`` letters (so "tattooed" is not
+        "tattoo" + "ed") and a log10 unigram probability of at least ``min_log_probability``
+        (-5: ten occurrences a million words; "street", "hair", "nature" are near -4, while the
+        web word list's fragments "hora", "tiful", "lter" are below -6, so "sephora" does not
+        become a dance). The cut maximizes log P(first) + log P(second | first), with the
+        segmenter's backoff to log P(second) when the pair is not in the bigram list.
+        """
+        letters = word.lower()
+        best: tuple[float, int] | None = None
+        for cut in range(min_part, len(letters) - min_part + 1):
+            first, second = letters[:cut], letters[cut:]
+            first_logp = self._unigram.get(first, -math.inf)
+            second_logp = self._unigram.get(second, -math.inf)
+            if min(first_logp, second_logp) < min_log_probability:
+                continue
+            firsts = self._bigram.get(second) or {}
+            following = firsts.get(first, self.weights.backoff + second_logp)
+            score = first_logp + following
+            if best is None or score > best[0]:
+                best = (score, cut)
+        if best is None:
+            return None
+        return [letters[: best[1]], letters[best[1] :]]
+
     def segment(self, tag: str) -> list[str]:
         """Split one hashtag (with or without '#') into lower-case words, in order."""
         words: list[str] = []

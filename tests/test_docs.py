@@ -15,6 +15,7 @@ MODULES = (
     "datagraph.normalize",
     "datagraph.text_clean",
     "datagraph.mapping",
+    "datagraph.corpus_context",
     "datagraph.graph",
     "datagraph.cooccurrence",
 )

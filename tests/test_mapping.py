@@ -96,6 +96,24 @@ def test_head_noun_fallback_is_flagged_and_less_confident(visual):
     assert row["confidence"] <= visual.head_noun_factor
 
 
+@pytest.mark.parametrize(
+    ("tag", "synset"),
+    [("streetart", "art.n.01"), ("longhair", "hair.n.01"), ("menswear", "clothing.n.01")],
+)
+def test_a_word_with_no_noun_sense_is_cut_in_two(visual, tag, synset):
+    row = _rows(visual, [tag])[tag]
+    assert row["canonical"] == tag  # the word list knows the run as one word
+    assert (row["synset_id"], row["match"]) == (synset, "head_noun")
+    assert row["confidence"] <= visual.head_noun_factor
+
+
+def test_rare_word_fragments_are_not_cut_off(visual):
+    # "sephora" is "sep" + "hora" (a dance) to a web word list; "hora" is too rare a word
+    assert visual.normalizer.segmenter.split_in_two("sephora") is None
+    assert visual.normalizer.segmenter.split_in_two("tattooed") is None  # no 2-letter "ed"
+    assert _rows(visual, ["pewdiepie"])["pewdiepie"]["unmapped_reason"] == "no_noun_sense"
+
+
 def test_table_shape_order_and_candidates(visual):
     tags = ["plant", None, "plant", "#Plants"]
     table = visual.map(tags)
@@ -224,6 +242,36 @@ def test_embedding_similarity_joins_the_ranking(wn, tmp_path):
     assert len(embedder) == cached
 
 
+def test_corpus_neighbours_steer_the_senses(wn, tmp_path):
+    from datagraph.corpus_context import TagNeighbours
+    from datagraph.embeddings import TextEmbedder
+
+    posts = (
+        [["model", "fashion", "runway", "dress"]] * 3
+        + [["spring", "flower", "blossom"]] * 3
+        + [["dog"], ["cat"], ["beach"]]
+    )
+    corpus = TagNeighbours.from_tag_lists(posts)
+    embedder = TextEmbedder(cache_dir=tmp_path, device="cpu")
+    plain_mapper = HashtagMapper("visual", wordnet=wn, embedder=embedder)
+    plain = _rows(plain_mapper, ["model", "spring", "dog"])
+    mapper = HashtagMapper("visual", wordnet=wn, embedder=embedder, corpus=corpus)
+    steered = _rows(mapper, ["model", "spring", "dog"])
+    # spring beside flowers and blossom is the season, a time: no thing to label
+    assert plain["spring"]["synset_id"] == "spring.n.03"  # the coil
+    assert steered["spring"]["unmapped_reason"] == "abstract_sense"
+
+    def probability(row, synset):
+        return next(c["score"] for c in row["candidates"] if c["synset_id"] == synset)
+
+    # model beside fashion, runway and dress: the fashion model gains on the scale model
+    assert probability(steered["model"], "model.n.03") > probability(plain["model"], "model.n.03")
+    assert mapper._corpus_similarity[("model", "model.n.03")] > 0
+    assert steered["dog"] == plain["dog"]  # no neighbours: the vocabulary-only ranking
+    with pytest.raises(ConfigError, match="needs an embedder"):
+        HashtagMapper("visual", wordnet=wn, corpus=corpus)
+
+
 def test_the_hand_checked_gold_file_is_well_formed_and_beats_the_baseline(wn):
     from pathlib import Path
 
@@ -242,4 +290,4 @@ def test_the_hand_checked_gold_file_is_well_formed_and_beats_the_baseline(wn):
     right = sum(
         (g is None) if ok is None else (g in ok) for (_, ok), g in zip(rows, got, strict=True)
     )
-    assert right / len(rows) >= 0.88  # 0.907 (0.822 when written); see benchmarks/mapping.py
+    assert right / len(rows) >= 0.88  # 0.909 (0.822 when written); see benchmarks/mapping.py

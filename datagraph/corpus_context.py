@@ -1,0 +1,134 @@
+"""A tag's corpus neighbours, for ranking its senses by how the corpus uses it.
+
+WordNet's sense frequencies come from 1960s prose; a hashtag's sense comes from the posts it is
+on. #model beside #fashion #ootd #makeup is a fashion model, not a scale model; #cake beside
+#chocolate #birthday is the baked good, not a fish cake; #spring beside #flowers #blossom is the
+season. ``TagNeighbours`` keeps, for each canonical tag, the tags it is most associated with
+over the whole corpus (not per post: the mapping stays one per distinct tag, vocabulary first),
+and ``HashtagMapper(corpus=...)`` compares each candidate sense's lemmas and gloss with the
+embedding of those neighbours (datagraph.mapping, datagraph.senses).
+
+Association is positive PMI over posts, ``ln(n_ab * N / (n_a * n_b))``, kept where the pair
+shares at least ``min_pair_posts`` posts (one shared post is chance at corpus scale), the top
+``k`` per tag, ties broken by name so the neighbours are the same on every run::
+
+    >>> neighbours = TagNeighbours.from_tag_lists(
+    ...     [["cake", "chocolate"], ["cake", "chocolate", "birthday"], ["cake", "dog"], ["dog"]],
+    ...     min_pair_posts=2,
+    ... )
+    >>> neighbours.of("cake")
+    [('chocolate', 0.28768207245178085)]
+
+Counted by canonical tag, mapped or not: most neighbours of a tag ("fashion", "ootd", "yummy")
+map to no synset and still say what the posts are about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from datagraph.errors import ConfigError
+from datagraph.noise_counts import CooccurrenceCounts
+
+DEFAULT_NEIGHBOURS = 20  # chosen on the dev half of the HARRISON gold (10, 20, 40 tried)
+DEFAULT_MIN_PAIR_POSTS = 2
+
+
+@dataclass(frozen=True)
+class TagNeighbours:
+    """Per canonical tag, its top neighbours by positive PMI (see the module docstring).
+
+    ``table`` has one row per (tag, neighbour) with the PMI as ``weight``, sorted by tag, then
+    weight (descending), then neighbour.
+    """
+
+    table: pl.DataFrame
+    k: int = DEFAULT_NEIGHBOURS
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: CooccurrenceCounts,
+        *,
+        k: int = DEFAULT_NEIGHBOURS,
+        min_pair_posts: int = DEFAULT_MIN_PAIR_POSTS,
+    ) -> TagNeighbours:
+        """From tag-level co-occurrence counts (``CooccurrenceCounts(unit="tag")``, as
+        score_noise's embed pass writes them, or ``from_post_units``)."""
+        if k < 1:
+            raise ConfigError(f"neighbours per tag must be >= 1, got {k}")
+        if min_pair_posts < 1:
+            raise ConfigError(f"min_pair_posts must be >= 1, got {min_pair_posts}")
+        keys = counts.pair_keys.astype(np.uint64)
+        a = (keys >> np.uint64(32)).astype(np.int64)
+        b = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        n_ab = counts.pair_counts.astype(np.float64)
+        keep = n_ab >= min_pair_posts
+        a, b, n_ab = a[keep], b[keep], n_ab[keep]
+        n = counts.counts.astype(np.float64)
+        pmi = np.log(n_ab * counts.total_posts / (n[a] * n[b]))
+        positive = pmi > 0
+        a, b, pmi = a[positive], b[positive], pmi[positive]
+        names = pl.Series("name", counts.names.to_pylist(), dtype=pl.Utf8)
+        pairs = pl.DataFrame(
+            {
+                "tag": np.concatenate([a, b]),
+                "neighbour": np.concatenate([b, a]),
+                "weight": np.concatenate([pmi, pmi]),
+            }
+        )
+        pairs = pairs.with_columns(
+            names.gather(pairs["tag"]).alias("tag"),
+            names.gather(pairs["neighbour"]).alias("neighbour"),
+        )
+        table = (
+            pairs.sort(["tag", "weight", "neighbour"], descending=[False, True, False])
+            .group_by("tag", maintain_order=True)
+            .head(k)
+        )
+        return cls(table=table, k=k)
+
+    @classmethod
+    def from_tag_lists(
+        cls,
+        posts: Iterable[Sequence[str]],
+        *,
+        k: int = DEFAULT_NEIGHBOURS,
+        min_pair_posts: int = DEFAULT_MIN_PAIR_POSTS,
+    ) -> TagNeighbours:
+        """From each post's canonical tags (a tag repeated on a post counts once)."""
+        post_ids: list[int] = []
+        units: list[str] = []
+        total = 0
+        for total, tags in enumerate(posts, start=1):
+            for tag in tags:
+                post_ids.append(total)
+                units.append(tag)
+        rows = pa.table(
+            {"post_id": pa.array(post_ids, pa.int64()), "unit": pa.array(units, pa.string())}
+        )
+        counts = CooccurrenceCounts.from_post_units(rows, unit="tag", total_posts=max(total, 1))
+        return cls.from_counts(counts, k=k, min_pair_posts=min_pair_posts)
+
+    def of(self, tag: str) -> list[tuple[str, float]]:
+        """The neighbours of one canonical tag, strongest first ([] for an unknown tag)."""
+        return self._index.get(tag, [])
+
+    def __len__(self) -> int:
+        """Tags that have at least one neighbour."""
+        return len(self._index)
+
+    @property
+    def _index(self) -> dict[str, list[tuple[str, float]]]:
+        index = self.__dict__.get("_index_cache")
+        if index is None:
+            index = {}
+            for tag, neighbour, weight in self.table.iter_rows():
+                index.setdefault(tag, []).append((neighbour, weight))
+            object.__setattr__(self, "_index_cache", index)
+        return index
