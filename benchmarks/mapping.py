@@ -60,7 +60,8 @@ def harrison_posts(data: Path) -> list[list[str]]:
 
 def harrison_neighbours(data: Path):
     """Corpus neighbours of every canonical tag of harrison_posts_dev.tsv (the posts the gold's
-    tags come from, as a pipeline would count its own corpus)."""
+    tags come from), counted as pipelines.count_tags counts a corpus: every non-empty canonical
+    form, stopwords included."""
     from datagraph.corpus_context import TagNeighbours
     from datagraph.normalize import default_normalizer
 
@@ -68,7 +69,7 @@ def harrison_neighbours(data: Path):
     normalizer = default_normalizer()
     distinct = sorted({tag for tags in posts for tag in tags})
     canonical = {
-        tag: norm.canonical if norm.usable else None
+        tag: norm.canonical or None
         for tag, norm in zip(distinct, normalizer.normalize_many(distinct), strict=True)
     }
     return TagNeighbours.from_tag_lists(

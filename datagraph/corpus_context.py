@@ -25,18 +25,51 @@ map to no synset and still say what the posts are about.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from datagraph.errors import ConfigError
+from datagraph.errors import ConfigError, InputDataError
 from datagraph.noise_counts import CooccurrenceCounts
 
 DEFAULT_NEIGHBOURS = 20  # chosen on the dev half of the HARRISON gold (10, 20, 40 tried)
 DEFAULT_MIN_PAIR_POSTS = 2
+# the tag count files of a corpus, as pipelines.count_tags (and score_noise's embed pass) write
+TAG_COUNTS_FILE = "tag_counts.parquet"  # (synset_id = canonical tag, n_posts)
+TAG_PAIRS_FILE = "tag_pair_counts.parquet"  # (synset_a, synset_b, n_posts)
+TAG_TOTAL_FILE = "tag_total.json"  # {"total_posts": N}
+NEIGHBOURS_SCHEMA = pa.schema(
+    [("tag", pa.string()), ("neighbour", pa.string()), ("weight", pa.float64())]
+)
+
+
+def read_tag_counts(directory: Path | str) -> CooccurrenceCounts:
+    """A corpus's tag co-occurrence counts from the three files above (unit ``"tag"``)."""
+    directory = Path(directory)
+    missing = [
+        name
+        for name in (TAG_COUNTS_FILE, TAG_PAIRS_FILE, TAG_TOTAL_FILE)
+        if not (directory / name).is_file()
+    ]
+    if missing:
+        raise ConfigError(
+            f"{directory}: no tag co-occurrence counts ({', '.join(missing)} missing); make them "
+            "with python -m pipelines.count_tags --input POSTS --output DIR (or pass a "
+            "score_noise output)"
+        )
+    try:
+        total = json.loads((directory / TAG_TOTAL_FILE).read_text())["total_posts"]
+        units = pq.read_table(directory / TAG_COUNTS_FILE)
+        pairs = pq.read_table(directory / TAG_PAIRS_FILE)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+        raise InputDataError(f"{directory}: cannot read its tag counts: {error}") from error
+    return CooccurrenceCounts.from_tables(units, pairs, max(int(total), 1), unit="tag")
 
 
 @dataclass(frozen=True)
@@ -114,6 +147,24 @@ class TagNeighbours:
         )
         counts = CooccurrenceCounts.from_post_units(rows, unit="tag", total_posts=max(total, 1))
         return cls.from_counts(counts, k=k, min_pair_posts=min_pair_posts)
+
+    def write(self, path: Path | str) -> None:
+        """As Parquet (NEIGHBOURS_SCHEMA), in the table's order: the same bytes every run."""
+        pq.write_table(self.table.to_arrow().cast(NEIGHBOURS_SCHEMA), path, compression="zstd")
+
+    @classmethod
+    def read(cls, path: Path | str, k: int = DEFAULT_NEIGHBOURS) -> TagNeighbours:
+        """What ``write`` wrote."""
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as error:
+            raise InputDataError(f"{path}: cannot read corpus neighbours: {error}") from error
+        if table.schema.names != NEIGHBOURS_SCHEMA.names:
+            raise InputDataError(
+                f"{path}: not a corpus neighbours file (columns {table.schema.names}, expected "
+                f"{NEIGHBOURS_SCHEMA.names})"
+            )
+        return cls(table=pl.from_arrow(table.cast(NEIGHBOURS_SCHEMA)), k=k)
 
     def of(self, tag: str) -> list[tuple[str, float]]:
         """The neighbours of one canonical tag, strongest first ([] for an unknown tag)."""

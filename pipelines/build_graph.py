@@ -55,6 +55,7 @@ from datagraph.cooccurrence import (
     merge_counts,
     synset_post_counts,
 )
+from datagraph.corpus_context import TAG_TOTAL_FILE
 from datagraph.dedup import DROP_REASONS, ExcludeSet
 from datagraph.errors import DatagraphError
 from datagraph.post_frames import (
@@ -81,6 +82,7 @@ from datagraph.schema import (
     VOCABULARY_SCHEMA,
     vocabulary_row,
 )
+from pipelines.count_tags import file_info
 from pipelines.file_shuffle import (
     CoGroupByKeyViaFiles,
     GroupByKeyViaFiles,
@@ -112,6 +114,7 @@ MANIFEST_FORMAT_VERSION = 1
 HOME = "home"  # column: the partition of the spam step a row goes to
 READ_BATCH_SIZE = 65536  # posts per read batch: the unit every later step moves
 TABLES = ("vocabulary", "mapping", "synset_counts", "cooccurrence", "dead_letters")
+CORPUS_NEIGHBOURS = "corpus_neighbours.parquet"  # with --corpus-context: each tag's neighbours
 
 
 # --- partitions ------------------------------------------------------------------------------
@@ -375,7 +378,9 @@ class MapVocabularyFn(beam.DoFn):
         from datagraph.taxonomy import load_taxonomy
 
         taxonomy = load_taxonomy(self.config.taxonomy, self.config.taxonomy_path)
-        self.mapper = HashtagMapper(taxonomy, alias_paths=self.config.aliases)
+        self.mapper = HashtagMapper(
+            taxonomy, alias_paths=self.config.aliases, **_ranking(self.config)
+        )
 
     def process(self, merged: tuple[int, pl.DataFrame]) -> Iterator[Any]:
         partition, tag_hashes = merged
@@ -406,6 +411,22 @@ class MapVocabularyFn(beam.DoFn):
             yield stat("unmapped_tags", len(tags) - synsets.num_rows)
         if synsets.num_rows:
             yield ("synsets", (partition, pack_frame(pl.from_arrow(synsets))))
+
+
+def _ranking(config: BuildGraphConfig) -> dict[str, Any]:
+    """The mapper's embedder and corpus neighbours, when the config asks for them."""
+    if config.embedding_model is None:
+        return {}
+    from datagraph.corpus_context import TagNeighbours
+    from datagraph.embeddings import TextEmbedder
+
+    embedder = TextEmbedder(
+        config.embedding_model, device=config.device, cache_dir=config.embedding_cache
+    )
+    if config.corpus_context is None:
+        return {"embedder": embedder}
+    corpus = TagNeighbours.read(Path(config.output) / CORPUS_NEIGHBOURS)
+    return {"embedder": embedder, "corpus": corpus}
 
 
 # --- 5. labels -------------------------------------------------------------------------------
@@ -444,12 +465,18 @@ def _label_counts(group: tuple[int, Iterable[bytes]], cap: int) -> Iterator[Any]
 
 # --- pipeline --------------------------------------------------------------------------------
 def build_pipeline(
-    pipeline: beam.Pipeline, config: BuildGraphConfig, files: list[str], spill: str | None = None
+    pipeline: beam.Pipeline,
+    config: BuildGraphConfig,
+    files: list[str],
+    spill: str | None = None,
+    ranking: dict | None = None,
 ) -> None:
     """Add the build_graph stages to ``pipeline``; outputs go to ``config.output``. Without
     ``config.partitions`` the input's size decides (``options.partitions_for_inputs``). With
     ``spill`` (a directory) the grouping steps of posts go through files there
-    (``pipelines.file_shuffle``), else through the runner."""
+    (``pipelines.file_shuffle``), else through the runner. ``ranking``: what the manifest
+    records of the sense ranking (``ranking_info``; ``run`` makes it, with the corpus
+    neighbours it wrote into the output)."""
     inputs = input_info(files)
     config = with_partitions(config, inputs)
     out = config.output
@@ -510,7 +537,7 @@ def build_pipeline(
         | "Everything" >> beam.Flatten()
         | "One key" >> beam.Map(lambda item: (None, item))
         | "Together" >> beam.GroupByKey()
-        | "Finalize" >> beam.ParDo(FinalizeFn(config, inputs))
+        | "Finalize" >> beam.ParDo(FinalizeFn(config, inputs, ranking or ranking_info(config)))
     )
 
 
@@ -519,9 +546,10 @@ class FinalizeFn(beam.DoFn):
     """After every table is written: check the counts, build and save the graph, write the
     manifest (last, so a directory with a manifest is complete)."""
 
-    def __init__(self, config: BuildGraphConfig, inputs: list[dict]):
+    def __init__(self, config: BuildGraphConfig, inputs: list[dict], ranking: dict):
         self.config = config
         self.inputs = inputs
+        self.ranking = ranking
 
     def process(self, element: tuple[None, Iterable[tuple[str, Any]]]) -> Iterator[str]:
         from datagraph import __version__
@@ -558,6 +586,8 @@ class FinalizeFn(beam.DoFn):
             {"path": f"graph/{name}", "rows": info["rows"], "sha256": info["sha256"]}
             for name, info in sorted(header["files"].items())
         ]
+        if self.config.corpus_context:
+            outputs.append(file_info(out, CORPUS_NEIGHBOURS))
         manifest = {
             "format_version": MANIFEST_FORMAT_VERSION,
             "pipeline": "build_graph",
@@ -576,6 +606,7 @@ class FinalizeFn(beam.DoFn):
                 name: [f"{f.name}: {f.type}" for f in tables[name].schema] for name in TABLES
             },
             "graph": header["counts"],
+            "ranking": self.ranking,
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         from datagraph.graph_files import write_atomic
@@ -625,6 +656,7 @@ def run(argv: list[str]) -> dict | None:
     )
     options = PipelineOptions(beam_args)
     runner = runner_name(beam_args)
+    neighbours = _check_ranking(config)
     if args.dry_run:
         partitions = with_partitions(config, input_info(files)).partitions
         say(
@@ -635,19 +667,61 @@ def run(argv: list[str]) -> dict | None:
         )
         return None
     prepare_output(Path(config.output))
+    if neighbours is not None:
+        neighbours.write(Path(config.output) / CORPUS_NEIGHBOURS)
+    ranking = ranking_info(config, neighbours)
     started = time.monotonic()
     shuffle = shuffle_for(args.shuffle, runner)
     with (
         LiveProgress(args, runner, "build_graph") as progress,
         spill_directory(Path(config.output), shuffle) as spill,
     ):
-        result = run_beam(options, lambda p: build_pipeline(p, config, files, spill), runner)
+        result = run_beam(
+            options, lambda p: build_pipeline(p, config, files, spill, ranking), runner
+        )
         progress()
     manifest = json.loads((Path(config.output) / "manifest.json").read_text())
     check_metrics(result, manifest)
     if not args.quiet:
         _summary(manifest, time.monotonic() - started, config.output)
     return manifest
+
+
+def _check_ranking(config: BuildGraphConfig):
+    """Before anything runs: the model and device exist, and the corpus counts read; returns
+    the corpus neighbours (None without --corpus-context)."""
+    if config.embedding_model is None:
+        return None
+    from datagraph.corpus_context import TagNeighbours, read_tag_counts
+    from datagraph.embeddings import DEFAULT_MODEL, check_model_path, resolve_device
+
+    if config.embedding_model != DEFAULT_MODEL:
+        check_model_path(config.embedding_model)
+    resolve_device(config.device)  # a clear error for CUDA without a GPU, here
+    if config.corpus_context is None:
+        return None
+    return TagNeighbours.from_counts(read_tag_counts(config.corpus_context))
+
+
+def ranking_info(config: BuildGraphConfig, neighbours=None) -> dict:
+    """What the manifest records of the sense ranking: vocabulary-only, or with which model
+    and which corpus."""
+    from datagraph.embeddings import model_id
+
+    info: dict[str, Any] = {
+        "embedding_model": model_id(config.embedding_model) if config.embedding_model else None,
+        "corpus_context": None,
+    }
+    if config.corpus_context is not None:
+        total = json.loads((Path(config.corpus_context) / TAG_TOTAL_FILE).read_text())
+        info["corpus_context"] = {
+            "counts": config.corpus_context,
+            "total_posts": total["total_posts"],
+            "tags_with_neighbours": len(neighbours) if neighbours is not None else None,
+            "neighbours_per_tag": neighbours.k if neighbours is not None else None,
+            "file": CORPUS_NEIGHBOURS,
+        }
+    return info
 
 
 def _summary(manifest: dict, seconds: float, output: str) -> None:

@@ -69,11 +69,17 @@ class BuildGraphConfig:
     max_labels_per_post: int = DEFAULT_MAX_LABELS_PER_POST
     partitions: int | None = None  # None: from the input's size (``partitions_for_inputs``)
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    embedding_model: str | None = None  # rank senses with this sentence-transformers model too
+    device: str = "auto"
+    embedding_cache: str | None = None
+    corpus_context: str | None = None  # a directory of tag counts (pipelines.count_tags)
 
     def check(self) -> None:
         """Raise ConfigError for values no run can use."""
         if not self.inputs:
             raise ConfigError("build_graph: give at least one --input")
+        if self.corpus_context and not self.embedding_model:
+            raise ConfigError("--corpus-context needs --embedding-model (default: 'default')")
         _check_shared(self)
         for name in ("min_posts", "min_users", "partitions"):
             value = getattr(self, name)
@@ -148,6 +154,20 @@ def build_graph_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--aliases", action="append", default=[], help="Alias file; repeat.")
+    parser.add_argument(
+        "--embedding-model",
+        help="Rank tag senses with this sentence-transformers model too (name or path; "
+        "'default' = all-MiniLM-L6-v2, offline). Default: vocabulary-only ranking, no model.",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--embedding-cache", help="Directory caching the model's vectors.")
+    parser.add_argument(
+        "--corpus-context",
+        metavar="DIR",
+        help="Tag co-occurrence counts (python -m pipelines.count_tags, or a score_noise "
+        "output): rank each tag's senses by its corpus neighbours too; implies "
+        "--embedding-model default.",
+    )
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
     add_shuffle_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="Check inputs and options only.")
@@ -187,6 +207,12 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
         max_labels_per_post=args.max_labels_per_post,
         partitions=args.partitions,
         aliases=tuple(_absolute(a) for a in args.aliases),
+        embedding_model=_model(
+            args.embedding_model or ("default" if args.corpus_context else None)
+        ),
+        device=args.device,
+        embedding_cache=_absolute(args.embedding_cache),
+        corpus_context=_absolute(args.corpus_context),
     )
     config.check()
     runner = RUNNER_ALIASES.get(args.runner, args.runner)
@@ -200,6 +226,13 @@ def runner_name(beam_args: list[str]) -> str:
     ``parse_build_graph_args`` always puts first."""
     runner = next(a.split("=", 1)[1] for a in beam_args if a.startswith("--runner="))
     return runner.rsplit(".", 1)[-1]
+
+
+def _model(model: str | None) -> str | None:
+    """A model given as an existing local path, made absolute; a name or "default" as given."""
+    if model is None or model == "default" or not Path(model).exists():
+        return model
+    return str(Path(model).resolve())
 
 
 def _absolute(path: str | None) -> str | None:

@@ -31,7 +31,6 @@ Dead letters (rows the readers reject) go to ``dead_letters.parquet``; counts re
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -51,7 +50,12 @@ from apache_beam.ml.inference.base import (
 )
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from datagraph.cooccurrence import COOCCURRENCE_SCHEMA, SYNSET_COUNT_SCHEMA, merge_counts
+from datagraph.corpus_context import (
+    TAG_COUNTS_FILE,
+    TAG_PAIRS_FILE,
+    TAG_TOTAL_FILE,
+    read_tag_counts,
+)
 from datagraph.embeddings import (
     DEFAULT_MODEL,
     TextEmbedder,
@@ -62,7 +66,6 @@ from datagraph.embeddings import (
     write_cached_vectors,
 )
 from datagraph.errors import ConfigError
-from datagraph.graph_files import write_atomic
 from datagraph.noise import NOISE_SCORE_SCHEMA
 from datagraph.noise_files import (
     NOISE_FORMAT_VERSION,
@@ -73,6 +76,7 @@ from datagraph.noise_files import (
 )
 from datagraph.schema import DEAD_LETTER_SCHEMA
 from pipelines.build_shards import read_graph_manifest
+from pipelines.count_tags import file_info, read_events, tag_count_events, write_tag_counts
 from pipelines.file_shuffle import GroupByKeyViaFiles, shuffle_for, spill_directory
 from pipelines.io import WriteTable
 from pipelines.options import (
@@ -94,10 +98,6 @@ from pipelines.running import (
     stat,
 )
 
-READ_BATCH_SIZE = 8192
-TAG_COUNTS = "tag_counts"  # posts per canonical tag (the embed pipeline writes them)
-TAG_PAIRS = "tag_pair_counts"  # posts per pair of canonical tags
-TAG_TOTAL = "tag_total.json"  # posts counted
 DEFAULT_PARTS = 16
 MANIFEST_FORMAT_VERSION = NOISE_FORMAT_VERSION
 
@@ -160,34 +160,6 @@ def _model_path(model: str) -> str:
     return str(Path(model).resolve()) if Path(model).exists() else model
 
 
-# --- reading -------------------------------------------------------------------------------
-class ReadPostsFn(beam.DoFn):
-    """One input file -> ("posts", Arrow table), ("dead", dead letters) and counts."""
-
-    def process(self, path: str) -> Iterator[Any]:
-        from datagraph.readers import read_posts
-
-        for batch in read_posts(path, READ_BATCH_SIZE):
-            yield stat("rows_read", batch.rows_read)
-            if batch.dead_letters.num_rows:
-                yield stat("dead_letters", batch.dead_letters.num_rows)
-                yield ("dead", batch.dead_letters)
-            if batch.posts.num_rows:
-                yield stat("posts", batch.posts.num_rows)
-                yield ("posts", batch.posts.select(["post_id", "hashtags", "caption"]))
-
-
-def read_events(pipeline: beam.Pipeline, files: list[str], kinds: tuple[str, ...]) -> dict:
-    """The input files, spread over workers, read: the ``kinds`` of events asked for."""
-    events = (
-        pipeline
-        | "Files" >> beam.Create(files)
-        | "Spread files" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadPostsFn())
-    )
-    return split_events(events, "Read", kinds)
-
-
 # --- 1. embed ------------------------------------------------------------------------------
 class TextsToEmbedFn(beam.DoFn):
     """A batch of posts -> (key, text) of each distinct text it needs that the cache lacks."""
@@ -205,8 +177,6 @@ class TextsToEmbedFn(beam.DoFn):
         self.mapping = _read_mapping(self.config.graph)
 
     def process(self, posts: pa.Table) -> Iterator[tuple[str, Any]]:
-        from datagraph.cooccurrence import cooccurrence_counts, synset_post_counts
-
         batch = self.scorer.prepare(posts, self.mapping)
         for text in batch.texts(self.scorer.label_texts):
             key = text_key(text)
@@ -214,10 +184,7 @@ class TextsToEmbedFn(beam.DoFn):
                 yield "text", (key, text)
         # tag co-occurrence over the corpus: every pair of a post counts (no cap), so that
         # scoring can leave each label's own post out exactly
-        rows = batch.post_units().rename_columns(["post_id", "synset_id"])
-        yield "unit_counts", synset_post_counts(rows, max_labels_per_post=None)
-        yield "pair_counts", cooccurrence_counts(rows, max_labels_per_post=None)
-        yield "posts", posts.num_rows
+        yield from tag_count_events(batch.post_units(), posts.num_rows)
 
 
 class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, TextEmbedder]):
@@ -285,17 +252,9 @@ def build_embed_pipeline(pipeline: beam.Pipeline, config: ScoreNoiseConfig, file
     prepared = split_events(
         read["posts"] | "Prepare" >> beam.ParDo(TextsToEmbedFn(config)),
         "Prepared",
-        ("text", "unit_counts", "pair_counts", "posts"),
+        ("text", "unit_counts", "pair_counts", "n_posts"),
     )
-    out = config.output
-    prepared["unit_counts"] | WriteTable(out, TAG_COUNTS, SYNSET_COUNT_SCHEMA, merge=merge_counts)
-    prepared["pair_counts"] | WriteTable(out, TAG_PAIRS, COOCCURRENCE_SCHEMA, merge=merge_counts)
-    (
-        prepared["posts"]
-        | "Key posts" >> beam.Map(lambda n: (None, n))
-        | "Sum posts" >> beam.CombinePerKey(sum)
-        | "Write total" >> beam.Map(_write_total, out)
-    )
+    write_tag_counts(prepared, config.output)
     (
         prepared["text"]
         | "Distinct texts" >> beam.CombinePerKey(min)
@@ -304,27 +263,6 @@ def build_embed_pipeline(pipeline: beam.Pipeline, config: ScoreNoiseConfig, file
         | "Spread vectors" >> beam.Map(lambda kv: (kv[0][0] % 16, kv))
         | "Group vectors" >> beam.GroupByKey()
         | "Write cache" >> beam.ParDo(WriteVectorsFn(config))
-    )
-
-
-def _write_total(keyed: tuple[None, int], output: str) -> None:
-    text = json.dumps({"total_posts": keyed[1]}) + "\n"
-    write_atomic(Path(output) / TAG_TOTAL, lambda handle: handle.write(text.encode()))
-
-
-def tag_cooccurrence(output: str):
-    """The corpus's tag co-occurrence counts the embed pipeline wrote into ``output``."""
-    import pyarrow.parquet as pq
-
-    from datagraph.noise_counts import CooccurrenceCounts
-
-    out = Path(output)
-    total = json.loads((out / TAG_TOTAL).read_text())["total_posts"]
-    return CooccurrenceCounts.from_tables(
-        pq.read_table(out / f"{TAG_COUNTS}.parquet"),
-        pq.read_table(out / f"{TAG_PAIRS}.parquet"),
-        max(total, 1),
-        unit="tag",
     )
 
 
@@ -371,7 +309,7 @@ class ScoreFn(beam.DoFn):
 
         self.mapping = _read_mapping(self.config.graph)
         self.scorer = NoiseScorer(
-            embedder=_embedder(self.config), cooccurrence=tag_cooccurrence(self.config.output)
+            embedder=_embedder(self.config), cooccurrence=read_tag_counts(self.config.output)
         )
 
     def process(self, group: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
@@ -558,8 +496,8 @@ def run(argv: list[str]) -> dict | None:
         context["model"]["texts_cached_before"] = cached_before
         context["cooccurrence"] = {
             "unit": "tag",
-            **json.loads((out / TAG_TOTAL).read_text()),
-            "files": [_file_info(out, f"{name}.parquet") for name in (TAG_COUNTS, TAG_PAIRS)],
+            **json.loads((out / TAG_TOTAL_FILE).read_text()),
+            "files": [file_info(out, name) for name in (TAG_COUNTS_FILE, TAG_PAIRS_FILE)],
         }
         with spill_directory(out, shuffle_for(args.shuffle, runner)) as spill:
             result = run_beam(
@@ -571,14 +509,6 @@ def run(argv: list[str]) -> dict | None:
     if not args.quiet:
         _summary(manifest, time.monotonic() - started, config.output)
     return manifest
-
-
-def _file_info(out: Path, name: str) -> dict:
-    import pyarrow.parquet as pq
-
-    data = (out / name).read_bytes()
-    rows = pq.ParquetFile(out / name).metadata.num_rows
-    return {"path": name, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _summary(manifest: dict, seconds: float, output: str) -> None:

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from digests import file_digests
 
+from datagraph.corpus_context import read_tag_counts
 from datagraph.errors import ConfigError
 from datagraph.noise import NoiseScorer
 from datagraph.noise_files import (
@@ -22,7 +23,7 @@ from datagraph.noise_files import (
 )
 from datagraph.readers import read_posts
 from pipelines.build_graph import run as run_graph
-from pipelines.score_noise import one_post_per_id, run, tag_cooccurrence
+from pipelines.score_noise import one_post_per_id, run
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_each_part_is_the_library_scorer_on_that_partitions_posts(scored, sample
     posts = posts.select(["post_id", "hashtags", "caption"])
     part = noise_part_of(posts.column("post_id"), 4)
     mapping = pq.read_table(graph / "mapping.parquet")
-    scorer = NoiseScorer(cache_dir=output / "embeddings", cooccurrence=tag_cooccurrence(output))
+    scorer = NoiseScorer(cache_dir=output / "embeddings", cooccurrence=read_tag_counts(output))
     mine, _ = one_post_per_id(posts.filter(pa.array(part == 2)))
     expected = scorer.score(mine, mapping).sort_by(
         [("post_id", "ascending"), ("raw_tag", "ascending")]
