@@ -319,13 +319,34 @@ def map_tags(
     aliases: Annotated[
         list[Path] | None, typer.Option(help="Extra alias file(s): tag<TAB>synset_id|NONE.")
     ] = None,
+    embedding_model: Annotated[
+        str | None,
+        typer.Option(help="Rank senses with this sentence-transformers model too ('default')."),
+    ] = None,
+    corpus_context: Annotated[
+        Path | None,
+        typer.Option(
+            help="Tag counts (pipelines.count_tags output): rank by the corpus neighbours too."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Map hashtags onto WordNet synsets and taxonomy classes, with confidence and reasons."""
     from datagraph.mapping import HashtagMapper
     from datagraph.taxonomy import load_taxonomy
 
-    mapper = HashtagMapper(load_taxonomy(taxonomy, taxonomy_path), alias_paths=aliases or ())
+    ranking = {}
+    if embedding_model or corpus_context:
+        from datagraph.embeddings import TextEmbedder
+
+        ranking["embedder"] = TextEmbedder(embedding_model or "default")
+    if corpus_context:
+        from datagraph.corpus_context import TagNeighbours, read_tag_counts
+
+        ranking["corpus"] = TagNeighbours.from_counts(read_tag_counts(corpus_context))
+    mapper = HashtagMapper(
+        load_taxonomy(taxonomy, taxonomy_path), alias_paths=aliases or (), **ranking
+    )
     rows = mapper.map(tags).to_pylist()
     if as_json:
         for row in rows:

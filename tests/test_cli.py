@@ -108,6 +108,24 @@ def test_map_command_reports_a_bad_alias_file_in_one_line(tmp_path):
     assert "aliases.tsv:1" in result.stderr and "not a WordNet 3.0 noun synset" in result.stderr
 
 
+def test_map_command_with_the_corpus_context(tmp_path):
+    from pipelines.count_tags import run as count_tags
+
+    posts = tmp_path / "posts.jsonl"
+    rows = [(str(i), ["#spring", "#flower", "#blossom"]) for i in (1, 2, 3)]
+    rows += [("4", ["#dog"]), ("5", ["#cat"])]
+    lines = [json.dumps({"post_id": post_id, "hashtags": tags}) for post_id, tags in rows]
+    posts.write_text("\n".join(lines) + "\n")
+    count_tags(["--input", str(posts), "--output", str(tmp_path / "counts"), "--quiet"])
+    result = _run("map", "spring", "--corpus-context", str(tmp_path / "counts"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["unmapped_reason"] == "abstract_sense"  # the season
+    result = _run("map", "spring", "--corpus-context", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "no tag co-occurrence counts" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_run_build_graph(tmp_path):
     posts = tmp_path / "posts.jsonl"
     posts.write_text('{"post_id": "1", "hashtags": ["#dog", "#beach"]}\n')

@@ -141,3 +141,15 @@ def test_segmenting_the_output_again_changes_nothing(tag):
 def test_non_strings_give_no_words():
     for value in (None, 42, b"dog", ["dog"]):
         assert segment(value) == []  # type: ignore[arg-type]
+
+
+def test_split_in_two_cuts_a_known_word_into_two_common_ones():
+    from datagraph.segment import default_segmenter
+
+    segmenter = default_segmenter()
+    assert segmenter.split_in_two("streetart") == ["street", "art"]
+    assert segmenter.split_in_two("longhair") == ["long", "hair"]
+    assert segmenter.split_in_two("sephora") is None  # "hora" is too rare a word
+    assert segmenter.split_in_two("tattooed") is None  # no cut into two common words
+    assert segmenter.split_in_two("dog") is None  # too short for two 3-letter parts
+    assert segmenter.split_in_two("sephora", min_log_probability=-7.0) == ["sep", "hora"]
