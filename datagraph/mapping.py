@@ -279,7 +279,7 @@ class HashtagMapper:
         if match != "lemma" or any(c.alias for c in candidates):
             return None
         if len(tag.tokens) == 1:
-            share = self.wordnet.pos_counts(tag.canonical).adjective_share
+            share = self.wordnet.pos_counts(tag.canonical).modifier_share
             if share > self.max_adjective_share:
                 return "adjective"
         if self.ranker.abstract_mass(candidates) > self.max_abstract_mass:

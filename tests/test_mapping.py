@@ -77,6 +77,7 @@ def test_vocabulary_only_mapping(visual, tag, synset):
         ("travel", "outside_taxonomy"),  # an undertaking: neither physical nor depictable
         ("pink", "adjective"),  # 12 of 14 tagged uses are adjectives
         ("black", "adjective"),
+        ("daily", "adjective"),  # 37 adverb uses, no noun use; WordNet's noun is a newspaper
         ("nike", "stopword"),  # listed as a brand; WordNet's only Nike is the goddess
         ("hermes", "named_entity"),  # WordNet's Hermes is the god, an instance
     ],

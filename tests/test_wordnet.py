@@ -139,6 +139,8 @@ def test_pos_counts_tell_colour_words_from_nouns(wn):
     assert (pink.noun_count, pink.adj_count) == (2, 12)
     assert pink.adjective_share > 0.8
     assert wn.pos_counts("dog").adjective_share < 0.05
+    assert wn.pos_counts("daily").modifier_share > 0.9 > wn.pos_counts("daily").adjective_share
+    assert wn.pos_counts("dog").modifier_share < 0.05
     retriever = wn.pos_counts("golden retriever")  # a noun only: from the noun index
     assert retriever.verb_senses == retriever.adj_senses == 0
     assert retriever.noun_senses == 1
