@@ -60,21 +60,20 @@ def harrison_posts(data: Path) -> list[list[str]]:
 
 def harrison_neighbours(data: Path):
     """Corpus neighbours of every canonical tag of harrison_posts_dev.tsv (the posts the gold's
-    tags come from), counted as pipelines.count_tags counts a corpus: every non-empty canonical
-    form, stopwords included."""
+    tags come from), counted as pipelines.count_tags counts a corpus
+    (``noise_batch.post_tag_units``: every non-empty canonical form, stopwords included)."""
+    import pyarrow as pa
+
     from datagraph.corpus_context import TagNeighbours
+    from datagraph.noise_batch import post_tag_units
+    from datagraph.noise_counts import CooccurrenceCounts
     from datagraph.normalize import default_normalizer
 
     posts = harrison_posts(data)
-    normalizer = default_normalizer()
-    distinct = sorted({tag for tags in posts for tag in tags})
-    canonical = {
-        tag: norm.canonical or None
-        for tag, norm in zip(distinct, normalizer.normalize_many(distinct), strict=True)
-    }
-    return TagNeighbours.from_tag_lists(
-        sorted({canonical[tag] for tag in tags if canonical[tag]}) for tags in posts
-    )
+    table = pa.table({"post_id": [str(i) for i in range(len(posts))], "hashtags": posts})
+    units = post_tag_units(table, default_normalizer())
+    counts = CooccurrenceCounts.from_post_units(units, unit="tag", total_posts=len(posts))
+    return TagNeighbours.from_counts(counts)
 
 
 def ours(mapper, tags: list[str]) -> list[tuple[str | None, int | None]]:

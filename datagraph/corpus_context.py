@@ -35,7 +35,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datagraph.errors import ConfigError, InputDataError
+from datagraph.errors import ConfigError, DatagraphError, InputDataError
 from datagraph.noise_counts import CooccurrenceCounts
 
 DEFAULT_NEIGHBOURS = 20  # chosen on the dev half of the HARRISON gold (10, 20, 40 tried)
@@ -64,12 +64,14 @@ def read_tag_counts(directory: Path | str) -> CooccurrenceCounts:
             "score_noise output)"
         )
     try:
-        total = json.loads((directory / TAG_TOTAL_FILE).read_text())["total_posts"]
+        total = int(json.loads((directory / TAG_TOTAL_FILE).read_text())["total_posts"])
         units = pq.read_table(directory / TAG_COUNTS_FILE)
         pairs = pq.read_table(directory / TAG_PAIRS_FILE)
+        return CooccurrenceCounts.from_tables(units, pairs, max(total, 1), unit="tag")
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
         raise InputDataError(f"{directory}: cannot read its tag counts: {error}") from error
-    return CooccurrenceCounts.from_tables(units, pairs, max(int(total), 1), unit="tag")
+    except DatagraphError as error:  # a table without the columns the counts need
+        raise InputDataError(f"{directory}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -104,15 +106,17 @@ class TagNeighbours:
         keep = n_ab >= min_pair_posts
         a, b, n_ab = a[keep], b[keep], n_ab[keep]
         n = counts.counts.astype(np.float64)
-        pmi = np.log(n_ab * counts.total_posts / (n[a] * n[b]))
-        positive = pmi > 0
-        a, b, pmi = a[positive], b[positive], pmi[positive]
+        # ranked by the ratio itself: products and quotients of integers are correctly rounded,
+        # so the top k are the same on every CPU, whatever its vectorized log returns
+        ratio = n_ab * counts.total_posts / (n[a] * n[b])
+        positive = ratio > 1
+        a, b, ratio = a[positive], b[positive], ratio[positive]
         names = pl.Series("name", counts.names.to_pylist(), dtype=pl.Utf8)
         pairs = pl.DataFrame(
             {
                 "tag": np.concatenate([a, b]),
                 "neighbour": np.concatenate([b, a]),
-                "weight": np.concatenate([pmi, pmi]),
+                "ratio": np.concatenate([ratio, ratio]),
             }
         )
         pairs = pairs.with_columns(
@@ -120,9 +124,11 @@ class TagNeighbours:
             names.gather(pairs["neighbour"]).alias("neighbour"),
         )
         table = (
-            pairs.sort(["tag", "weight", "neighbour"], descending=[False, True, False])
+            pairs.sort(["tag", "ratio", "neighbour"], descending=[False, True, False])
             .group_by("tag", maintain_order=True)
             .head(k)
+            .with_columns(pl.col("ratio").log().alias("weight"))
+            .select("tag", "neighbour", "weight")
         )
         return cls(table=table, k=k)
 
@@ -149,22 +155,27 @@ class TagNeighbours:
         return cls.from_counts(counts, k=k, min_pair_posts=min_pair_posts)
 
     def write(self, path: Path | str) -> None:
-        """As Parquet (NEIGHBOURS_SCHEMA), in the table's order: the same bytes every run."""
-        pq.write_table(self.table.to_arrow().cast(NEIGHBOURS_SCHEMA), path, compression="zstd")
+        """As Parquet (NEIGHBOURS_SCHEMA), in the table's order, through a temporary file and a
+        rename: the same bytes every run, and never a half-written file."""
+        from datagraph.graph_files import write_atomic
+
+        table = self.table.to_arrow().cast(NEIGHBOURS_SCHEMA)
+        write_atomic(Path(path), lambda handle: pq.write_table(table, handle, compression="zstd"))
 
     @classmethod
-    def read(cls, path: Path | str, k: int = DEFAULT_NEIGHBOURS) -> TagNeighbours:
-        """What ``write`` wrote."""
+    def read(cls, path: Path | str) -> TagNeighbours:
+        """What ``write`` wrote (``k``: the longest neighbour list in the file)."""
         try:
             table = pq.read_table(path)
-        except (OSError, pa.ArrowException) as error:
+            if table.schema.names != NEIGHBOURS_SCHEMA.names:
+                raise ValueError(
+                    f"columns {table.schema.names}, expected {NEIGHBOURS_SCHEMA.names}"
+                )
+            frame = pl.from_arrow(table.cast(NEIGHBOURS_SCHEMA))
+        except (OSError, ValueError, pa.ArrowException) as error:
             raise InputDataError(f"{path}: cannot read corpus neighbours: {error}") from error
-        if table.schema.names != NEIGHBOURS_SCHEMA.names:
-            raise InputDataError(
-                f"{path}: not a corpus neighbours file (columns {table.schema.names}, expected "
-                f"{NEIGHBOURS_SCHEMA.names})"
-            )
-        return cls(table=pl.from_arrow(table.cast(NEIGHBOURS_SCHEMA)), k=k)
+        longest = frame.group_by("tag").len()["len"].max() if frame.height else None
+        return cls(table=frame, k=int(longest) if longest else DEFAULT_NEIGHBOURS)
 
     def of(self, tag: str) -> list[tuple[str, float]]:
         """The neighbours of one canonical tag, strongest first ([] for an unknown tag)."""

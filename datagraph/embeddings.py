@@ -157,6 +157,15 @@ class TextEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
 
+    def forget(self) -> None:
+        """Drop the vectors held in memory (the model stays loaded; the disk cache is kept).
+
+        A text's vector depends in its last bits on the batch it was embedded in (padding,
+        kernel shapes); a caller that must give the same bytes whatever it embedded before
+        (build_graph maps each partition from scratch) forgets between units of work.
+        """
+        self._vectors.clear()
+
     @property
     def dimension(self) -> int:
         if self._vectors:

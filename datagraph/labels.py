@@ -70,11 +70,16 @@ def label_map(mapping: pa.Table, taxonomy: Taxonomy) -> pa.Table:
     )
 
 
-def remap_vocabulary(tags: Sequence[str], taxonomy: Taxonomy, aliases: Sequence[str] = ()):
-    """The mapping table of ``tags`` under ``taxonomy`` (a HashtagMapper, one call)."""
+def remap_vocabulary(
+    tags: Sequence[str], taxonomy: Taxonomy, aliases: Sequence[str] = (), **ranking
+):
+    """The mapping table of ``tags`` under ``taxonomy`` (a HashtagMapper, one call).
+
+    ``ranking`` passes the mapper's ``embedder`` and ``corpus`` on, so a graph mapped with a
+    model and its corpus neighbours is remapped the same way."""
     from datagraph.mapping import HashtagMapper
 
-    return HashtagMapper(taxonomy, alias_paths=aliases).map(list(tags))
+    return HashtagMapper(taxonomy, alias_paths=aliases, **ranking).map(list(tags))
 
 
 NOISE_POLICIES = ("none", "drop", "weight")

@@ -198,30 +198,48 @@ class HashtagMapper:
         tag_vectors, synset_vectors = vectors[: len(pairs)], vectors[len(pairs) :]
         similarities = cosine(tag_vectors, synset_vectors)
         for pair, value in zip(pairs, similarities.tolist(), strict=True):
-            self._similarity[pair] = value
+            self._similarity[pair] = value if math.isfinite(value) else 0.0  # a broken vector
         if self.corpus is not None:
             context = self._context_vectors(sorted({canonical for canonical, _ in pairs}))
             for index, (canonical, synset) in enumerate(pairs):
                 vector = context.get(canonical)
                 value = 0.0 if vector is None else float(vector @ synset_vectors[index])
-                self._corpus_similarity[(canonical, synset)] = value
+                self._corpus_similarity[(canonical, synset)] = (
+                    value if math.isfinite(value) else 0.0
+                )
 
     def _context_vectors(self, canonicals: list[str]) -> dict[str, np.ndarray]:
-        """Unit vector of the PMI-weighted sum of each tag's corpus neighbours' embeddings."""
+        """Unit vector of the PMI-weighted sum of each tag's corpus neighbours' embeddings
+        (a neighbour whose vector is not finite is left out of the sum)."""
         neighbours = {c: self.corpus.of(c) for c in canonicals}
         texts = sorted({name for found in neighbours.values() for name, _ in found})
         if not texts:
             return {}
-        by_text = dict(zip(texts, self.embedder.embed(texts), strict=True))
+        vectors = self.embedder.embed(texts)
+        finite = np.isfinite(vectors).all(axis=1)
+        by_text = {text: vectors[i] for i, text in enumerate(texts) if finite[i]}
         context = {}
         for canonical, found in neighbours.items():
-            if not found:
+            usable = [(name, weight) for name, weight in found if name in by_text]
+            if not usable:
                 continue
-            total = sum(weight * by_text[name] for name, weight in found)
+            total = sum(weight * by_text[name] for name, weight in usable)
             norm = float(np.linalg.norm(total))
             if norm > 0 and math.isfinite(norm):
                 context[canonical] = total / norm
         return context
+
+    def forget(self) -> None:
+        """Drop every cached mapping and similarity (and the embedder's vectors in memory): the
+        next ``map`` computes from scratch. With an embedder, a tag's mapping depends in its
+        last bits on the batch its texts were embedded in; build_graph forgets before each
+        partition, so a partition's rows are a function of its own tags whatever a worker
+        mapped before."""
+        self._cache.clear()
+        self._similarity.clear()
+        self._corpus_similarity.clear()
+        if self.embedder is not None:
+            self.embedder.forget()
 
     def project(self, synset_id: str) -> TaxonomyClass | None:
         """The class of the taxonomy a synset lands in (itself or a near hypernym), or None."""

@@ -130,6 +130,40 @@ class NoiseBatch:
         return list(texts)
 
 
+def post_tag_units(posts: pa.Table, normalizer: Normalizer) -> pa.Table:
+    """(post_id, unit) rows: each post's distinct non-empty canonical tags (its hashtags field
+    and its caption's hashtags, stopwords included), each distinct raw tag normalized once.
+
+    What co-occurrence by tag counts (pipelines.count_tags, score_noise's embed pass, the
+    corpus neighbours of datagraph.corpus_context); the same units as ``prepare_batch`` with
+    ``unit="tag"`` and a mapping that lacks the tags.
+    """
+    _require(posts, ("post_id", "hashtags"), "posts")
+    post_ids = posts.column("post_id").combine_chunks().cast(pa.string())
+    if post_ids.null_count:
+        raise InputDataError("posts: post_id has null values; every post needs an id")
+    captions = (
+        posts.column("caption").combine_chunks().cast(pa.string())
+        if "caption" in posts.column_names
+        else pa.nulls(posts.num_rows, pa.string())
+    )
+    tags = _post_tags(posts.column("hashtags").combine_chunks(), captions)
+    no_mapping = pa.table({"raw_tag": pa.array([], pa.string())})
+    canonical = _canonical_forms(tags["raw_tag"].unique().sort(), no_mapping, normalizer)
+    units = (
+        tags.join(canonical, on="raw_tag", how="left")
+        .filter(pl.col("canonical").is_not_null() & (pl.col("canonical") != ""))
+        .select("post", "canonical")
+        .unique(maintain_order=True)
+    )
+    return pa.table(
+        {
+            "post_id": post_ids.take(units["post"].to_arrow()),
+            "unit": units["canonical"].to_arrow().cast(pa.string()),
+        }
+    )
+
+
 def prepare_batch(
     posts: pa.Table,
     mapping: pa.Table,

@@ -45,6 +45,7 @@ from datagraph.resources import taxonomy_dir
 TOTAL_WORDS = 1_024_908_267_229  # token count behind wordsegment's unigram file
 SOCIAL_WORD_COUNT = 10_000_000
 PREFIX_LENGTH = 4  # the prefix index maps each 4-letter word start to its longest known word
+FUNCTION_WORDS_FILE = "function_words.txt"  # in taxonomy/: see function_words()
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,9 @@ class Segmenter:
         >>> default_segmenter().split_in_two("streetart")
         ['street', 'art']
 
-        Both parts must be common words: at least ``min_part`` letters (so "tattooed" is not
-        "tattoo" + "ed") and a log10 unigram probability of at least ``min_log_probability``
+        Both parts must be common content words: not ``function_words()`` (so "anyway" is not
+        "any" + "way"), at least ``min_part`` letters (so "tattooed" is not "tattoo" + "ed")
+        and a log10 unigram probability of at least ``min_log_probability``
         (-5: ten occurrences a million words; "street", "hair", "nature" are near -4, while the
         web word list's fragments "hora", "tiful", "lter" are below -6, so "sephora" does not
         become a dance). The cut maximizes log P(first) + log P(second | first), with the
@@ -183,6 +185,8 @@ class Segmenter:
         best: tuple[float, int] | None = None
         for cut in range(min_part, len(letters) - min_part + 1):
             first, second = letters[:cut], letters[cut:]
+            if first in function_words() or second in function_words():
+                continue
             first_logp = self._unigram.get(first, -math.inf)
             second_logp = self._unigram.get(second, -math.inf)
             if min(first_logp, second_logp) < min_log_probability:
@@ -361,6 +365,17 @@ def _letter_run(chunk: str, k: int, after: bool) -> int:
     while m >= 0 and chunk[m].isalpha():
         m -= 1
     return k - 1 - m
+
+
+@lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """English closed-class words (pronouns, determiners, prepositions, conjunctions,
+    auxiliaries; taxonomy/function_words.txt): never one half of ``Segmenter.split_in_two``, so
+    "anyway", "everything", "himself" and "outdoor" are not "any way", "every thing", "him
+    self" and "out door"."""
+    path = taxonomy_dir() / FUNCTION_WORDS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
 def _social_words() -> list[str]:

@@ -395,6 +395,8 @@ class MapVocabularyFn(beam.DoFn):
             return
         yield stat("distinct_tags", entries.height)
         tags = entries["raw_tag"].to_list()
+        if self.mapper.embedder is not None:
+            self.mapper.forget()  # this partition's rows from its own tags' batch only
         mapping = self.mapper.map(tags)
         vocabulary = [
             vocabulary_row(tag, n_posts, n_users, self.mapper.normalizer.normalize(tag))
@@ -420,9 +422,7 @@ def _ranking(config: BuildGraphConfig) -> dict[str, Any]:
     from datagraph.corpus_context import TagNeighbours
     from datagraph.embeddings import TextEmbedder
 
-    embedder = TextEmbedder(
-        config.embedding_model, device=config.device, cache_dir=config.embedding_cache
-    )
+    embedder = TextEmbedder(config.embedding_model, device=config.device)
     if config.corpus_context is None:
         return {"embedder": embedder}
     corpus = TagNeighbours.read(Path(config.output) / CORPUS_NEIGHBOURS)
@@ -481,6 +481,11 @@ def build_pipeline(
     config = with_partitions(config, inputs)
     out = config.output
     parts = config.partitions
+    if config.corpus_context and not (Path(out) / CORPUS_NEIGHBOURS).is_file():
+        raise DatagraphError(
+            f"{Path(out) / CORPUS_NEIGHBOURS} is missing: with --corpus-context, run() writes "
+            "the corpus neighbours there before the pipeline (call run, not build_pipeline)"
+        )
     read = (
         pipeline
         | "Files" >> beam.Create(files)
@@ -667,6 +672,7 @@ def run(argv: list[str]) -> dict | None:
         )
         return None
     prepare_output(Path(config.output))
+    (Path(config.output) / CORPUS_NEIGHBOURS).unlink(missing_ok=True)  # an earlier run's
     if neighbours is not None:
         neighbours.write(Path(config.output) / CORPUS_NEIGHBOURS)
     ranking = ranking_info(config, neighbours)
@@ -715,7 +721,6 @@ def ranking_info(config: BuildGraphConfig, neighbours=None) -> dict:
     if config.corpus_context is not None:
         total = json.loads((Path(config.corpus_context) / TAG_TOTAL_FILE).read_text())
         info["corpus_context"] = {
-            "counts": config.corpus_context,
             "total_posts": total["total_posts"],
             "tags_with_neighbours": len(neighbours) if neighbours is not None else None,
             "neighbours_per_tag": neighbours.k if neighbours is not None else None,

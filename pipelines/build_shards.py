@@ -566,8 +566,24 @@ def prepare_label_map(config: BuildShardsConfig, graph_manifest: dict, taxonomy)
         return label_map(mapping, taxonomy), "graph_mapping"
     tags = pq.read_table(graph / "vocabulary.parquet", columns=["raw_tag"])
     aliases = graph_manifest.get("config", {}).get("aliases", [])
-    mapping = remap_vocabulary(tags.column("raw_tag").to_pylist(), taxonomy, aliases)
+    ranking = graph_ranking(graph, graph_manifest)
+    mapping = remap_vocabulary(tags.column("raw_tag").to_pylist(), taxonomy, aliases, **ranking)
     return label_map(mapping, taxonomy), "vocabulary_remapped"
+
+
+def graph_ranking(graph: Path, graph_manifest: dict) -> dict:
+    """The sense ranking the graph was mapped with, for mapping its vocabulary again: its
+    embedding model (on the CPU or a GPU, whichever torch sees) and corpus neighbours."""
+    config = graph_manifest.get("config", {})
+    if not config.get("embedding_model"):
+        return {}
+    from datagraph.corpus_context import TagNeighbours
+    from datagraph.embeddings import TextEmbedder
+
+    ranking: dict = {"embedder": TextEmbedder(config["embedding_model"])}
+    if config.get("corpus_context"):
+        ranking["corpus"] = TagNeighbours.read(graph / "corpus_neighbours.parquet")
+    return ranking
 
 
 def run(argv: list[str]) -> dict | None:

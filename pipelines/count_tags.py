@@ -5,9 +5,9 @@
 
 Every post read counts (a repeated post counts again; the counts describe the corpus as it is,
 not the deduplicated training set). A post's units are the distinct canonical forms of its
-hashtags and caption hashtags, stopwords included (``datagraph.noise_batch.prepare_batch``
-without a mapping: #love and #instagood still say what kind of post it is), and every pair of
-them counts once, with no per-post cap. Outputs in ``--output``: ``tag_counts.parquet``,
+hashtags and caption hashtags, stopwords included (#love and #instagood still say what kind of
+post it is; ``datagraph.noise_batch.post_tag_units``), and every pair of them counts once,
+with no per-post cap. Outputs in ``--output``: ``tag_counts.parquet``,
 ``tag_pair_counts.parquet``, ``tag_total.json`` (the files
 ``datagraph.corpus_context.read_tag_counts`` reads), ``dead_letters.parquet``, then
 ``manifest.json``.
@@ -96,11 +96,14 @@ def tag_count_events(post_units: pa.Table, n_posts: int) -> Iterator[tuple[str, 
 
 
 def write_tag_counts(events: dict, output: str) -> None:
-    """Sum the ``tag_count_events`` of every batch into the three tag count files."""
+    """Sum the ``tag_count_events`` of every batch into the three tag count files (all three
+    written even when no post was read: a zero joins the post counts)."""
     events["unit_counts"] | WriteTable(output, TAG_COUNTS, SYNSET_COUNT_SCHEMA, merge=merge_counts)
     events["pair_counts"] | WriteTable(output, TAG_PAIRS, COOCCURRENCE_SCHEMA, merge=merge_counts)
+    zero = events["n_posts"].pipeline | "No posts yet" >> beam.Create([0])
     (
-        events["n_posts"]
+        (events["n_posts"], zero)
+        | "Posts and zero" >> beam.Flatten()
         | "Key posts" >> beam.Map(lambda n: (None, n))
         | "Sum posts" >> beam.CombinePerKey(sum)
         | "Write total" >> beam.Map(_write_total, output)
@@ -113,24 +116,17 @@ def _write_total(keyed: tuple[None, int], output: str) -> None:
 
 
 class CountTagsFn(beam.DoFn):
-    """A batch of posts -> tag count events, canonical forms from the normalizer."""
+    """A batch of posts -> tag count events (``noise_batch.post_tag_units``)."""
 
     def setup(self) -> None:
         from datagraph.normalize import default_normalizer
-        from datagraph.schema import MAPPING_SCHEMA
-        from datagraph.wordnet import WordNet
 
-        self.wordnet = WordNet.load()
         self.normalizer = default_normalizer()
-        self.no_mapping = MAPPING_SCHEMA.empty_table()
 
     def process(self, posts: pa.Table) -> Iterator[tuple[str, Any]]:
-        from datagraph.noise_batch import prepare_batch
+        from datagraph.noise_batch import post_tag_units
 
-        batch = prepare_batch(
-            posts, self.no_mapping, wordnet=self.wordnet, normalizer=self.normalizer
-        )
-        yield from tag_count_events(batch.post_units(), posts.num_rows)
+        yield from tag_count_events(post_tag_units(posts, self.normalizer), posts.num_rows)
 
 
 def build_count_pipeline(pipeline: beam.Pipeline, files: list[str], output: str) -> None:
@@ -143,8 +139,10 @@ def build_count_pipeline(pipeline: beam.Pipeline, files: list[str], output: str)
     )
     write_tag_counts(counted, output)
     read["dead"] | WriteTable(output, "dead_letters", DEAD_LETTER_SCHEMA, ["source_file", "line"])
+    zero = pipeline | "No rows yet" >> beam.Create([("rows_read", 0)])
     (
-        read["stats"]
+        (read["stats"], zero)
+        | "Stats and zero" >> beam.Flatten()
         | "Sum stats" >> beam.CombinePerKey(sum)
         | "Stats to one key" >> beam.Map(lambda kv: (None, kv))
         | "All stats" >> beam.GroupByKey()

@@ -70,8 +70,7 @@ class BuildGraphConfig:
     partitions: int | None = None  # None: from the input's size (``partitions_for_inputs``)
     aliases: tuple[str, ...] = field(default_factory=tuple)
     embedding_model: str | None = None  # rank senses with this sentence-transformers model too
-    device: str = "auto"
-    embedding_cache: str | None = None
+    device: str = "auto"  # where the model runs: not recorded (like the runner)
     corpus_context: str | None = None  # a directory of tag counts (pipelines.count_tags)
 
     def check(self) -> None:
@@ -92,6 +91,7 @@ class BuildGraphConfig:
         """The config as recorded in the manifest (the output path is where it is, not what)."""
         config = asdict(self)
         config.pop("output")
+        config.pop("device")
         config["inputs"] = list(self.inputs)
         config["aliases"] = list(self.aliases)
         return config
@@ -160,7 +160,6 @@ def build_graph_parser() -> argparse.ArgumentParser:
         "'default' = all-MiniLM-L6-v2, offline). Default: vocabulary-only ranking, no model.",
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--embedding-cache", help="Directory caching the model's vectors.")
     parser.add_argument(
         "--corpus-context",
         metavar="DIR",
@@ -211,7 +210,6 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
             args.embedding_model or ("default" if args.corpus_context else None)
         ),
         device=args.device,
-        embedding_cache=_absolute(args.embedding_cache),
         corpus_context=_absolute(args.corpus_context),
     )
     config.check()

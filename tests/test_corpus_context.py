@@ -54,15 +54,26 @@ def test_repeated_tags_on_a_post_count_once_and_order_does_not_matter():
     assert once.table.equals(repeated.table)
 
 
-def test_from_counts_matches_from_tag_lists():
-    rows = pa.table(
-        {
-            "post_id": [i for i, post in enumerate(POSTS) for _ in post],
-            "unit": [tag for post in POSTS for tag in post],
-        }
+def test_from_counts_reads_the_count_tables(tmp_path):
+    # 10 posts: a on 4, b on 2, c on 5; a+b on 2 posts, a+c on 1, b+c on 2
+    counts = CooccurrenceCounts.from_tables(
+        pa.table({"synset_id": ["a", "b", "c"], "n_posts": [4, 2, 5]}),
+        pa.table({"synset_a": ["a", "a", "b"], "synset_b": ["b", "c", "c"], "n_posts": [2, 1, 2]}),
+        10,
+        unit="tag",
     )
-    counts = CooccurrenceCounts.from_post_units(rows, unit="tag")
-    assert TagNeighbours.from_counts(counts).table.equals(TagNeighbours.from_tag_lists(POSTS).table)
+    neighbours = TagNeighbours.from_counts(counts, min_pair_posts=1)
+    assert neighbours.of("a") == [("b", pytest.approx(math.log(2 * 10 / (4 * 2))))]  # a+c: 0.5
+    assert neighbours.of("b") == [
+        ("a", pytest.approx(math.log(2.5))),
+        ("c", pytest.approx(math.log(2 * 10 / (2 * 5)))),
+    ]
+    path = tmp_path / "neighbours.parquet"
+    neighbours.write(path)
+    again = TagNeighbours.read(path)
+    assert again.table.equals(neighbours.table) and again.k == 2  # the longest list
+    neighbours.write(tmp_path / "again.parquet")
+    assert path.read_bytes() == (tmp_path / "again.parquet").read_bytes()
 
 
 def test_empty_corpus_and_bad_settings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -106,6 +107,12 @@ def test_a_word_with_no_noun_sense_is_cut_in_two(visual, tag, synset):
     assert row["canonical"] == tag  # the word list knows the run as one word
     assert (row["synset_id"], row["match"]) == (synset, "head_noun")
     assert row["confidence"] <= visual.head_noun_factor
+
+
+@pytest.mark.parametrize("tag", ["anyway", "everything", "himself", "yourself", "outdoor"])
+def test_function_words_are_not_cut_off(visual, tag):
+    assert visual.normalizer.segmenter.split_in_two(tag) is None
+    assert _rows(visual, [tag])[tag]["synset_id"] is None
 
 
 def test_rare_word_fragments_are_not_cut_off(visual):
@@ -267,10 +274,29 @@ def test_corpus_neighbours_steer_the_senses(wn, tmp_path):
 
     # model beside fashion, runway and dress: the fashion model gains on the scale model
     assert probability(steered["model"], "model.n.03") > probability(plain["model"], "model.n.03")
-    assert mapper._corpus_similarity[("model", "model.n.03")] > 0
+    similarity = mapper._corpus_similarity
+    assert similarity[("model", "model.n.03")] > similarity[("model", "model.n.04")]
     assert steered["dog"] == plain["dog"]  # no neighbours: the vocabulary-only ranking
     with pytest.raises(ConfigError, match="needs an embedder"):
         HashtagMapper("visual", wordnet=wn, corpus=corpus)
+    # a broken (NaN) vector of one neighbour is left out of the context, never into the scores
+    from datagraph.embeddings import text_key
+
+    mapper.forget()
+    mapper.map(["spring"])
+    embedder._vectors[text_key("flower")] = np.full(embedder.dimension, np.nan, np.float32)
+    context = mapper._context_vectors(["spring"])["spring"]
+    assert np.isfinite(context).all()
+    assert context == pytest.approx(
+        (lambda v: v / np.linalg.norm(v))(
+            sum(w * embedder.embed([n])[0] for n, w in corpus.of("spring") if n != "flower")
+        ),
+        abs=1e-6,
+    )
+    mapper.forget()  # the NaN vector goes with the rest
+    again = _rows(mapper, ["spring"])["spring"]  # embedded in another batch: last bits differ
+    assert again["unmapped_reason"] == steered["spring"]["unmapped_reason"]
+    assert again["confidence"] == pytest.approx(steered["spring"]["confidence"], abs=1e-4)
 
 
 def test_the_hand_checked_gold_file_is_well_formed_and_beats_the_baseline(wn):

@@ -10,7 +10,13 @@ import pytest
 
 import datagraph.noise_batch
 from datagraph.errors import InputDataError
-from datagraph.noise_batch import TextVectors, label_text, prepare_batch, prompt_text
+from datagraph.noise_batch import (
+    TextVectors,
+    label_text,
+    post_tag_units,
+    prepare_batch,
+    prompt_text,
+)
 from datagraph.normalize import default_normalizer
 
 MAPPING = pa.table(
@@ -59,6 +65,25 @@ def test_labels_context_units_and_texts(wn):
     assert label_text(wn, "dog.n.01") in batch.texts(("tag", "gloss"))
     assert "a photo of a dog" in batch.texts(("tag", "prompt"))
     assert batch.post_units().column("post_id").to_pylist()[:1] == ["a"]
+
+
+def _pairs(units: pa.Table) -> list[tuple[str, str]]:
+    return sorted(
+        zip(units.column("post_id").to_pylist(), units.column("unit").to_pylist(), strict=True)
+    )
+
+
+def test_post_tag_units_are_the_tag_units_without_a_mapping(wn):
+    normalizer = default_normalizer()
+    rows = _pairs(post_tag_units(posts(), normalizer))
+    # hashtags field and caption, each post's canonical forms once, stopwords ("lovely") kept
+    assert rows == [("a", "cat"), ("a", "dog"), ("a", "park"), ("a", "sunset"), ("c", "lovely")]
+    empty = pa.table({"raw_tag": pa.array([], pa.string()), "synset_id": pa.array([], pa.string())})
+    empty = empty.append_column("confidence", pa.array([], pa.float32()))
+    batch = prepare_batch(posts(), empty, wordnet=wn, normalizer=normalizer, unit="tag")
+    assert _pairs(batch.post_units()) == rows
+    with pytest.raises(InputDataError, match="post_id has null"):
+        post_tag_units(pa.table({"post_id": [None], "hashtags": [["dog"]]}), normalizer)
 
 
 def test_synset_units_and_images(wn):
