@@ -117,9 +117,16 @@ def test_map_command_with_the_corpus_context(tmp_path):
     lines = [json.dumps({"post_id": post_id, "hashtags": tags}) for post_id, tags in rows]
     posts.write_text("\n".join(lines) + "\n")
     count_tags(["--input", str(posts), "--output", str(tmp_path / "counts"), "--quiet"])
-    result = _run("map", "spring", "--corpus-context", str(tmp_path / "counts"), "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["unmapped_reason"] == "abstract_sense"  # the season
+    # in this process (the model is loaded once for the whole test run), not a subprocess
+    from typer.testing import CliRunner
+
+    from datagraph.cli import app
+
+    argv = ["map", "spring", "--corpus-context", str(tmp_path / "counts"), "--json"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["unmapped_reason"] == "abstract_sense"  # the season
     result = _run("map", "spring", "--corpus-context", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "no tag co-occurrence counts" in result.stderr

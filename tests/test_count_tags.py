@@ -66,12 +66,12 @@ def test_manifest_reconciles_and_lists_its_files(counted):
 
 @pytest.fixture(scope="module")
 def ranked(sample_slice_of, counted, tmp_path_factory):
-    """build_graph of the first 500 sample posts ranked with the 3,000 posts' tag counts (a
-    model on the CPU is slow: few posts, 4 partitions), and its argument list."""
+    """build_graph of the first 300 sample posts ranked with the 3,000 posts' tag counts (a
+    model on the CPU is slow: few posts, 2 partitions), and its argument list."""
     counts, _ = counted
-    posts = sample_slice_of(500)
+    posts = sample_slice_of(300)
     argv = [
-        *("--input", str(posts), "--quiet", "--partitions", "4"),
+        *("--input", str(posts), "--quiet", "--partitions", "2"),
         *("--corpus-context", str(counts), "--device", "cpu"),
     ]
     out = tmp_path_factory.mktemp("ranked") / "graph"
