@@ -229,18 +229,6 @@ class HashtagMapper:
                 context[canonical] = total / norm
         return context
 
-    def forget(self) -> None:
-        """Drop every cached mapping and similarity (and the embedder's vectors in memory): the
-        next ``map`` computes from scratch. With an embedder, a tag's mapping depends in its
-        last bits on the batch its texts were embedded in; build_graph forgets before each
-        partition, so a partition's rows are a function of its own tags whatever a worker
-        mapped before."""
-        self._cache.clear()
-        self._similarity.clear()
-        self._corpus_similarity.clear()
-        if self.embedder is not None:
-            self.embedder.forget()
-
     def project(self, synset_id: str) -> TaxonomyClass | None:
         """The class of the taxonomy a synset lands in (itself or a near hypernym), or None."""
         if synset_id not in self._projection:

@@ -395,8 +395,6 @@ class MapVocabularyFn(beam.DoFn):
             return
         yield stat("distinct_tags", entries.height)
         tags = entries["raw_tag"].to_list()
-        if self.mapper.embedder is not None:
-            self.mapper.forget()  # this partition's rows from its own tags' batch only
         mapping = self.mapper.map(tags)
         vocabulary = [
             vocabulary_row(tag, n_posts, n_users, self.mapper.normalizer.normalize(tag))

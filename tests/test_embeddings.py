@@ -44,3 +44,19 @@ def test_a_corrupt_cache_file_is_a_clear_error(embedder):
 def test_an_unknown_model_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot load sentence-transformers model"):
         TextEmbedder(str(tmp_path / "no-such-model"), device="cpu").embed(["x"])
+
+
+def test_a_texts_vector_does_not_depend_on_its_batch():
+    texts = [
+        "spring",
+        "model",
+        "dog",
+        "golden retriever",
+        "tattoo: a design on the skin made by pricking and staining",
+        "spring, springtime: the season of growth",
+    ]
+    alone = np.stack([TextEmbedder(device="cpu").embed([t])[0] for t in texts])
+    together = TextEmbedder(device="cpu", batch_size=256).embed(texts[::-1])[::-1]
+    in_pairs = TextEmbedder(device="cpu", batch_size=2).embed(texts)
+    assert np.array_equal(alone, together)  # bit for bit, not approximately
+    assert np.array_equal(alone, in_pairs)

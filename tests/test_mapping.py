@@ -279,11 +279,12 @@ def test_corpus_neighbours_steer_the_senses(wn, tmp_path):
     assert steered["dog"] == plain["dog"]  # no neighbours: the vocabulary-only ranking
     with pytest.raises(ConfigError, match="needs an embedder"):
         HashtagMapper("visual", wordnet=wn, corpus=corpus)
+    # a text's vector does not depend on what it was embedded with: the same mapping bits
+    alone = HashtagMapper("visual", wordnet=wn, embedder=TextEmbedder(device="cpu"), corpus=corpus)
+    assert _rows(alone, ["spring"])["spring"] == steered["spring"]
     # a broken (NaN) vector of one neighbour is left out of the context, never into the scores
     from datagraph.embeddings import text_key
 
-    mapper.forget()
-    mapper.map(["spring"])
     embedder._vectors[text_key("flower")] = np.full(embedder.dimension, np.nan, np.float32)
     context = mapper._context_vectors(["spring"])["spring"]
     assert np.isfinite(context).all()
@@ -293,10 +294,6 @@ def test_corpus_neighbours_steer_the_senses(wn, tmp_path):
         ),
         abs=1e-6,
     )
-    mapper.forget()  # the NaN vector goes with the rest
-    again = _rows(mapper, ["spring"])["spring"]  # embedded in another batch: last bits differ
-    assert again["unmapped_reason"] == steered["spring"]["unmapped_reason"]
-    assert again["confidence"] == pytest.approx(steered["spring"]["confidence"], abs=1e-4)
 
 
 def test_the_hand_checked_gold_file_is_well_formed_and_beats_the_baseline(wn):
@@ -317,4 +314,4 @@ def test_the_hand_checked_gold_file_is_well_formed_and_beats_the_baseline(wn):
     right = sum(
         (g is None) if ok is None else (g in ok) for (_, ok), g in zip(rows, got, strict=True)
     )
-    assert right / len(rows) >= 0.88  # 0.909 (0.822 when written); see benchmarks/mapping.py
+    assert right / len(rows) >= 0.88  # 0.911 (0.822 when written); see benchmarks/mapping.py
