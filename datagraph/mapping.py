@@ -302,11 +302,8 @@ class HashtagMapper:
         if found or aliases:
             merged = self._merge(found, aliases)
             return merged, "lemma" if merged else "named_entity"
-        if len(tokens) == 1:
+        if len(tokens) == 1:  # no lemma, and the compact lemma index found no "a_b" either
             tokens = tuple(self.normalizer.segmenter.split_in_two(tokens[0]) or tokens)
-            found = self._lemma_candidates(" ".join(tokens)) if len(tokens) > 1 else []
-            if found:
-                return self._merge(found, []), "lemma"
         for start in range(1, len(tokens)):
             head = " ".join(tokens[start:])
             found = self._lemma_candidates(head)

@@ -206,7 +206,7 @@ def parse_build_graph_args(argv: list[str]) -> tuple[BuildGraphConfig, argparse.
         max_labels_per_post=args.max_labels_per_post,
         partitions=args.partitions,
         aliases=tuple(_absolute(a) for a in args.aliases),
-        embedding_model=_model(
+        embedding_model=model_path(
             args.embedding_model or ("default" if args.corpus_context else None)
         ),
         device=args.device,
@@ -226,8 +226,9 @@ def runner_name(beam_args: list[str]) -> str:
     return runner.rsplit(".", 1)[-1]
 
 
-def _model(model: str | None) -> str | None:
-    """A model given as an existing local path, made absolute; a name or "default" as given."""
+def model_path(model: str | None) -> str | None:
+    """A model given as an existing local path, made absolute (workers may run elsewhere); a
+    name, "default" or None as given."""
     if model is None or model == "default" or not Path(model).exists():
         return model
     return str(Path(model).resolve())

@@ -84,6 +84,7 @@ from pipelines.options import (
     _absolute,
     add_shuffle_argument,
     check_flink_options,
+    model_path,
     runner_name,
 )
 from pipelines.running import (
@@ -144,7 +145,7 @@ def parse_args(argv: list[str]) -> tuple[ScoreNoiseConfig, argparse.Namespace, l
         graph=_absolute(args.graph),
         output=output,
         cache_dir=_absolute(args.cache_dir) or str(Path(output) / "embeddings"),
-        model=args.model if args.model == DEFAULT_MODEL else _model_path(args.model),
+        model=model_path(args.model),
         device=args.device,
         batch_size=args.batch_size,
         parts=args.parts,
@@ -153,11 +154,6 @@ def parse_args(argv: list[str]) -> tuple[ScoreNoiseConfig, argparse.Namespace, l
     beam_args = [f"--runner={RUNNER_ALIASES.get(args.runner, args.runner)}", *beam_args]
     check_flink_options(beam_args)
     return config, args, beam_args
-
-
-def _model_path(model: str) -> str:
-    """A model given as an existing local path, made absolute (workers may run elsewhere)."""
-    return str(Path(model).resolve()) if Path(model).exists() else model
 
 
 # --- 1. embed ------------------------------------------------------------------------------
